@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of jaxspec against its references (``python -m benchmarks``)."""

@@ -1,0 +1,311 @@
+"""Short-time Fourier transform and its inverse, with librosa's parameters and layout.
+
+Layout: waveforms ``(..., samples)``; STFTs complex ``(..., freq, frames)`` with
+``freq = n_fft // 2 + 1``. Any number of leading batch dimensions.
+
+Framing and overlap-add use reshapes and ``ceil(n_fft / hop_length)`` shifted slices (no Python
+loop over frames, no gather, no scatter-add); windows and the window-sum-square envelope are
+NumPy constants computed at trace time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _checks
+from .windows import WindowSpec, frame_window, nola_min, window_sumsquare
+
+PAD_MODES = ("constant", "reflect")
+
+
+def _resolve(fn: str, n_fft, hop_length, win_length) -> tuple[int, int, int]:
+    n_fft = _checks.static_int(fn, "n_fft", n_fft, minimum=1)
+    win_length = _checks.static_int(fn, "win_length", win_length, minimum=1, allow_none=True)
+    if win_length is None:
+        win_length = n_fft
+    if win_length > n_fft:
+        raise ValueError(f"{fn}: win_length must be <= n_fft ({n_fft}), got {win_length}")
+    hop_length = _checks.static_int(fn, "hop_length", hop_length, minimum=1, allow_none=True)
+    if hop_length is None:
+        hop_length = max(1, win_length // 4)
+    return n_fft, hop_length, win_length
+
+
+def n_frames(length: int, *, n_fft: int = 512, hop_length: int | None = None, center: bool = True) -> int:
+    """Number of STFT frames for a signal of ``length`` samples (a static Python int).
+
+    Args:
+      length: number of samples (static int >= 0).
+      n_fft: FFT size.
+      hop_length: hop in samples; default ``n_fft // 4``.
+      center: whether the signal is padded by ``n_fft // 2`` on both sides (as in :func:`stft`).
+
+    Returns:
+      ``int``: ``1 + (length + 2 * (n_fft // 2) - n_fft) // hop_length`` when ``center`` (i.e.
+      ``1 + length // hop_length`` for even ``n_fft``), ``1 + (length - n_fft) // hop_length``
+      otherwise. Matches the frame count of ``librosa.stft``.
+    """
+    fn = "n_frames"
+    length = _checks.static_int(fn, "length", length, minimum=0)
+    n_fft, hop_length, _ = _resolve(fn, n_fft, hop_length, None)
+    center = _checks.static_bool(fn, "center", center)
+    padded = length + 2 * (n_fft // 2) if center else length
+    if padded < n_fft:
+        raise ValueError(f"{fn}: a signal of length {length} is shorter than n_fft={n_fft} with center=False")
+    return 1 + (padded - n_fft) // hop_length
+
+
+def frame(x: jax.Array, *, frame_length: int, hop_length: int) -> jax.Array:
+    """Slice a signal into overlapping frames (no padding).
+
+    Args:
+      x: ``(..., samples)`` array with ``samples >= frame_length``.
+      frame_length: samples per frame (static).
+      hop_length: samples between frame starts (static).
+
+    Returns:
+      ``(..., n_frames, frame_length)`` with ``n_frames = 1 + (samples - frame_length) // hop_length``.
+      Unlike ``librosa.util.frame``, the frame axis comes before the sample axis (the layout an
+      ``rfft`` over the last axis wants).
+    """
+    fn = "frame"
+    frame_length = _checks.static_int(fn, "frame_length", frame_length, minimum=1)
+    hop_length = _checks.static_int(fn, "hop_length", hop_length, minimum=1)
+    x = jnp.asarray(x)
+    if x.ndim < 1 or x.shape[-1] < frame_length:
+        raise ValueError(f"{fn}: x must have shape (..., samples) with samples >= frame_length={frame_length}, got {x.shape}")
+    return _frame(x, frame_length, hop_length)
+
+
+def _frame(x: jax.Array, frame_length: int, hop: int) -> jax.Array:
+    L = x.shape[-1]
+    n = 1 + (L - frame_length) // hop
+    q = -(-frame_length // hop)  # slices of one hop that cover a frame
+    need = (n + q - 1) * hop
+    if need > L:  # the extra zeros land only in the part of the last frames that is cut off
+        x = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, need - L)])
+    elif need < L:
+        x = x[..., :need]
+    blocks = x.reshape(x.shape[:-1] + (n + q - 1, hop))
+    if q == 1:
+        return blocks[..., :n, :frame_length]
+    frames = jnp.concatenate([blocks[..., k:k + n, :] for k in range(q)], axis=-1)
+    return frames[..., :frame_length]
+
+
+def overlap_add(frames: jax.Array, *, hop_length: int) -> jax.Array:
+    """Overlap-add frames into a signal (the adjoint of :func:`frame`).
+
+    Args:
+      frames: ``(..., n_frames, frame_length)``.
+      hop_length: samples between frame starts (static).
+
+    Returns:
+      ``(..., frame_length + hop_length * (n_frames - 1))``, the sum of the shifted frames
+      (no window normalisation).
+    """
+    hop_length = _checks.static_int("overlap_add", "hop_length", hop_length, minimum=1)
+    frames = jnp.asarray(frames)
+    if frames.ndim < 2:
+        raise ValueError(f"overlap_add: frames must have shape (..., n_frames, frame_length), got {frames.shape}")
+    return _overlap_add(frames, hop_length)
+
+
+def _overlap_add(frames: jax.Array, hop: int) -> jax.Array:
+    n, L = frames.shape[-2:]
+    q = -(-L // hop)
+    batch = frames.shape[:-2]
+    if q * hop > L:
+        frames = jnp.pad(frames, [(0, 0)] * (frames.ndim - 1) + [(0, q * hop - L)])
+    parts = frames.reshape(batch + (n, q, hop))
+    nb = len(batch)
+    out = None
+    for k in range(q):  # q = ceil(L / hop) shifted adds, fused by XLA
+        shifted = jnp.pad(parts[..., k, :], [(0, 0)] * nb + [(k, q - 1 - k), (0, 0)])
+        out = shifted if out is None else out + shifted
+    return out.reshape(batch + ((n + q - 1) * hop,))[..., : L + hop * (n - 1)]
+
+
+def stft(
+    x: jax.Array,
+    *,
+    n_fft: int = 512,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: WindowSpec = "hann",
+    center: bool = True,
+    pad_mode: str = "constant",
+    normalized: bool = False,
+) -> jax.Array:
+    """Short-time Fourier transform of a real signal.
+
+    Matches ``librosa.stft(x, n_fft=..., hop_length=..., win_length=..., window=..., center=...,
+    pad_mode=...)`` (layout, frame count, no scaling), with a speech-sized default ``n_fft=512``
+    (librosa: 2048). Unlike ``jax.scipy.signal.stft`` there is no ``1 / sum(window)`` scaling and
+    no extra padded frame.
+
+    Args:
+      x: real signal ``(..., samples)``. float32 gives complex64, float64 (x64 on) complex128;
+        bfloat16/float16 are computed in float32. Integer PCM raises ``TypeError``.
+      n_fft: FFT size (static); ``freq = n_fft // 2 + 1`` rows. Odd sizes are allowed.
+      hop_length: samples between frames (static); default ``win_length // 4``.
+      win_length: window length (static, ``<= n_fft``); default ``n_fft``. A shorter window is
+        zero-padded to ``n_fft``, centred in the frame.
+      window: name, ``(name, param)`` tuple or array; see :func:`jaxspec.get_window`. Periodic.
+      center: pad ``n_fft // 2`` samples on both sides so that frame ``t`` is centred at
+        ``t * hop_length``.
+      pad_mode: ``"constant"`` (zeros) or ``"reflect"``, used when ``center`` is True.
+      normalized: multiply by ``1 / sqrt(n_fft)`` (torch's ``normalized=True``).
+
+    Returns:
+      Complex ``(..., freq, frames)`` with ``frames = n_frames(samples, n_fft=n_fft,
+      hop_length=hop_length, center=center)``.
+    """
+    fn = "stft"
+    x = _checks.real_signal(fn, "x", x)
+    n_fft, hop, win_length = _resolve(fn, n_fft, hop_length, win_length)
+    center = _checks.static_bool(fn, "center", center)
+    pad_mode = _checks.choice(fn, "pad_mode", pad_mode, PAD_MODES)
+    normalized = _checks.static_bool(fn, "normalized", normalized)
+    w = frame_window(window, n_fft=n_fft, win_length=win_length, fn=fn)
+    if x.ndim < 1 or x.shape[-1] < 1:
+        raise ValueError(f"{fn}: x must have shape (..., samples) with samples >= 1, got {x.shape}")
+    if center:
+        p = n_fft // 2
+        x = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(p, p)], mode=pad_mode)
+    elif x.shape[-1] < n_fft:
+        raise ValueError(
+            f"{fn}: with center=False the signal must have at least n_fft={n_fft} samples, got "
+            f"x.shape[-1]={x.shape[-1]}; use center=True or a smaller n_fft"
+        )
+    frames = _frame(x, n_fft, hop) * jnp.asarray(w, x.dtype)
+    spec = jnp.fft.rfft(frames, axis=-1)
+    if normalized:
+        spec = spec * jnp.asarray(1.0 / math.sqrt(n_fft), x.dtype)
+    return jnp.swapaxes(spec, -1, -2)
+
+
+def istft(
+    S: jax.Array,
+    *,
+    n_fft: int | None = None,
+    hop_length: int | None = None,
+    win_length: int | None = None,
+    window: WindowSpec = "hann",
+    center: bool = True,
+    normalized: bool = False,
+    length: int | None = None,
+) -> jax.Array:
+    """Inverse STFT by weighted overlap-add, dividing by the window-sum-square envelope.
+
+    Matches ``librosa.istft`` (same frame use, trimming and ``length`` semantics). Inverts
+    :func:`stft` exactly (to float rounding) whenever the window and hop satisfy NOLA.
+
+    Args:
+      S: complex STFT ``(..., freq, frames)``.
+      n_fft: FFT size (static); default ``2 * (freq - 1)``. Pass it for odd sizes; it must satisfy
+        ``n_fft // 2 + 1 == freq``.
+      hop_length: static; default ``win_length // 4``.
+      win_length: static, ``<= n_fft``; default ``n_fft``.
+      window: as in :func:`stft`; must satisfy NOLA at this hop (checked at trace time).
+      center: undo the ``n_fft // 2`` padding of a centred STFT.
+      normalized: undo :func:`stft`'s ``normalized=True`` (multiply by ``sqrt(n_fft)``).
+      length: output length in samples (static). Longer output is zero-padded, shorter trimmed;
+        only the frames needed are used. Default: ``hop_length * (frames - 1)`` plus
+        ``n_fft`` when not ``center``.
+
+    Returns:
+      Real ``(..., samples)`` in the real dtype matching ``S`` (complex64 -> float32).
+
+    Raises:
+      ValueError: if the window/hop violate NOLA (the envelope would be zero), or ``n_fft``
+        disagrees with ``S.shape[-2]``.
+    """
+    fn = "istft"
+    S = _checks.complex_spec(fn, "S", S)
+    freq = S.shape[-2]
+    if n_fft is None:
+        if freq < 2:
+            raise ValueError(f"{fn}: cannot infer n_fft from S.shape[-2]={freq}; pass n_fft")
+        n_fft = 2 * (freq - 1)
+    n_fft, hop, win_length = _resolve(fn, n_fft, hop_length, win_length)
+    if n_fft // 2 + 1 != freq:
+        raise ValueError(f"{fn}: n_fft={n_fft} expects S.shape[-2] == {n_fft // 2 + 1} frequency bins, got {freq} (shape {S.shape})")
+    center = _checks.static_bool(fn, "center", center)
+    normalized = _checks.static_bool(fn, "normalized", normalized)
+    length = _checks.static_int(fn, "length", length, minimum=0, allow_none=True)
+    w = frame_window(window, n_fft=n_fft, win_length=win_length, fn=fn)
+    if nola_min(w, hop) <= 1e-10 * float(np.max(w * w, initial=0.0)):
+        raise ValueError(
+            f"{fn}: window={window!r} with win_length={win_length} and hop_length={hop} violates NOLA "
+            f"(the sum of squared shifted windows is zero somewhere), so the STFT cannot be inverted; "
+            f"use a smaller hop_length or another window"
+        )
+    T = S.shape[-1]
+    if length is not None:
+        padded = length + 2 * (n_fft // 2) if center else length
+        T = min(T, -(-padded // hop))
+        S = S[..., :T]
+    if T < 1:
+        raise ValueError(f"{fn}: S must have at least one frame, got shape {S.shape}")
+    rdt = jnp.finfo(S.dtype).dtype
+    frames = jnp.fft.irfft(jnp.swapaxes(S, -1, -2), n=n_fft, axis=-1)
+    scale = w * (math.sqrt(n_fft) if normalized else 1.0)
+    y = _overlap_add(frames * jnp.asarray(scale, rdt), hop)
+    env = window_sumsquare(w, T, hop)
+    start = n_fft // 2 if center else 0
+    if length is None:
+        expected = n_fft + hop * (T - 1) - (2 * (n_fft // 2) if center else 0)
+    else:
+        expected = length
+    stop = min(start + expected, y.shape[-1])
+    env = env[start:stop]
+    tiny = np.finfo(np.float32 if rdt == jnp.float32 else np.float64).tiny
+    inv = np.where(env > tiny, 1.0 / np.where(env > tiny, env, 1.0), 1.0)
+    y = y[..., start:stop] * jnp.asarray(inv, rdt)
+    if y.shape[-1] < expected:
+        y = jnp.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, expected - y.shape[-1])])
+    return y
+
+
+def frequencies(*, sr: float, n_fft: int) -> jax.Array:
+    """Centre frequency in Hz of each STFT row.
+
+    Args:
+      sr: sample rate in Hz (static, > 0).
+      n_fft: FFT size (static).
+
+    Returns:
+      ``(freq,)`` float32 array ``k * sr / n_fft`` for ``k = 0 .. n_fft // 2``
+      (matches ``librosa.fft_frequencies``).
+    """
+    sr = _checks.static_float("frequencies", "sr", sr, minimum=0.0, strict=True)
+    n_fft = _checks.static_int("frequencies", "n_fft", n_fft, minimum=1)
+    return jnp.asarray(np.fft.rfftfreq(n_fft, 1.0 / sr), jnp.float32)
+
+
+def frame_times(n_frames: int, *, sr: float, hop_length: int, n_fft: int | None = None) -> jax.Array:
+    """Time in seconds of each STFT column.
+
+    Args:
+      n_frames: number of frames (static).
+      sr: sample rate in Hz (static, > 0).
+      hop_length: hop in samples (static).
+      n_fft: pass it for an STFT computed with ``center=False`` to get frame centres
+        (adds ``n_fft // 2`` samples, like ``librosa.frames_to_time(..., n_fft=n_fft)``);
+        leave it None for centred frames.
+
+    Returns:
+      ``(n_frames,)`` float32 array ``(t * hop_length + offset) / sr``.
+    """
+    fn = "frame_times"
+    n_frames = _checks.static_int(fn, "n_frames", n_frames, minimum=0)
+    sr = _checks.static_float(fn, "sr", sr, minimum=0.0, strict=True)
+    hop_length = _checks.static_int(fn, "hop_length", hop_length, minimum=1)
+    n_fft = _checks.static_int(fn, "n_fft", n_fft, minimum=1, allow_none=True)
+    offset = 0 if n_fft is None else n_fft // 2
+    return jnp.asarray((np.arange(n_frames) * hop_length + offset) / sr, jnp.float32)
