@@ -39,3 +39,23 @@ def envelope_mask(*, n_fft, hop_length, win_length, window, n_frames, center, le
     env = env[start:start + length]
     env = np.pad(env, (0, length - env.shape[0]))
     return env >= rel * env.max()
+
+
+def definition_stft(x, *, n_fft, hop_length, win_length=None, window="hann", center=True, pad_mode="constant"):
+    """The STFT by its definition in NumPy: pad the whole signal, frame, window, rfft.
+
+    Used where librosa departs from its own definition: librosa >= 0.10 computes the frames that
+    touch the padding separately, and for ``pad_mode="reflect"`` with a window that does not
+    vanish at its ends (e.g. hamming) its *last* frame differs from padding-then-framing
+    (seen with librosa 0.11: n_fft=256, hop=160, hamming, 2400 samples; torch.stft agrees with the
+    definition).
+    """
+    from jaxspec.windows import frame_window
+
+    x = np.asarray(x)
+    w = frame_window(window, n_fft=n_fft, win_length=win_length or n_fft, fn="test")
+    if center:
+        x = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(n_fft // 2, n_fft // 2)], mode=pad_mode)
+    n = 1 + (x.shape[-1] - n_fft) // hop_length
+    frames = np.stack([x[..., t * hop_length: t * hop_length + n_fft] for t in range(n)], axis=-2)
+    return np.swapaxes(np.fft.rfft(frames * w, axis=-1), -1, -2)
