@@ -16,7 +16,13 @@ import jax.numpy as jnp
 
 
 def _tiny(dtype) -> jax.Array:
-    return jnp.asarray(jnp.finfo(dtype).tiny, dtype)
+    """Default log floor: ``finfo.tiny / finfo.eps`` (~1e-31 in float32, ~2e-292 in float64).
+
+    Not ``finfo.tiny`` itself: the gradient of ``c * log(x)`` at the floor is ``c / floor``, which
+    overflows float32 to inf for ``c >= ~4`` (e.g. ``10 * log10``), and ``inf * 0`` is NaN.
+    """
+    fi = jnp.finfo(dtype)
+    return jnp.asarray(fi.tiny / fi.eps, dtype)
 
 
 def safe_div(num: jax.Array, den: jax.Array, *, fill: float = 0.0) -> jax.Array:
@@ -77,9 +83,10 @@ def safe_pow(x: jax.Array, p) -> jax.Array:
 
 
 def safe_log(x: jax.Array, *, floor: float | jax.Array | None = None) -> jax.Array:
-    """Natural log of ``max(x, floor)``; ``floor`` defaults to the dtype's smallest normal number.
+    """Natural log of ``max(x, floor)``; ``floor`` defaults to ``finfo.tiny / finfo.eps``.
 
-    Finite value and gradient for ``x >= 0``; the gradient is 0 below the floor.
+    Finite value and gradient for ``x >= 0`` (also when scaled, as in ``10 * log10``); the
+    gradient is 0 below the floor.
     """
     x = jnp.asarray(x)
     fl = _tiny(x.dtype) if floor is None else jnp.asarray(floor, x.dtype)

@@ -51,3 +51,13 @@ def test_values_away_from_zero_match_numpy():
     np.testing.assert_allclose(np.asarray(nm.safe_pow(x, 0.3)), x ** 0.3, rtol=1e-5)
     np.testing.assert_allclose(np.asarray(nm.safe_log10(x)), np.log10(x), rtol=1e-5)
     _grad_ok(nm.safe_abs, jnp.asarray(z))
+
+
+@pytest.mark.parametrize("scale", [1.0, 10.0, 20.0])
+def test_scaled_log_has_finite_gradient_at_zero(scale):
+    # 10 * log10(x) at x = 0: with a floor of finfo.tiny the cotangent overflows float32 to inf
+    # and inf * 0 gives NaN; the default floor leaves headroom.
+    x = jnp.zeros(4, jnp.float32)
+    for f in (nm.safe_log, nm.safe_log10):
+        g = jax.grad(lambda v: jnp.sum(scale * f(v)))(x)
+        assert np.all(np.isfinite(np.asarray(g))), (f, scale)

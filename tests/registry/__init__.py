@@ -31,6 +31,8 @@ class Row:
     grad_argnums: which array arguments (0-based, not counting the key) to differentiate; ``()``
         when the function does not claim differentiability.
     zeros: also check value and gradient at all-zero inputs.
+    zero_argnums: which array arguments are zeroed for that check (default: all of them); e.g.
+        ``(0,)`` for ``phase_vocoder(S, rate)``, where a zero rate is invalid but silence is not.
     native_batch: the function takes arbitrary leading batch dims itself (checked against vmap).
     x64: check that float64 input gives 64-bit output under ``jax.enable_x64``.
     atol/rtol: tolerances for jit-vs-eager and vmap-vs-loop (float32).
@@ -43,6 +45,7 @@ class Row:
     random: bool = False
     grad_argnums: Sequence[int] = (0,)
     zeros: bool = True
+    zero_argnums: Optional[Sequence[int]] = None
     native_batch: bool = True
     x64: bool = True
     atol: float = 1e-5
