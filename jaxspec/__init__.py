@@ -11,6 +11,10 @@ from .windows import check_cola, check_nola, get_window
 
 # -- further modules register their public names below, one block each --
 
+# vocoder (issue 4): phase vocoder, time stretch, pitch shift, resampling
+from .griffin_lim import griffin_lim
+from .vocoder import phase_vocoder, pitch_shift, resample, resample_fixed, time_stretch
+
 __all__ = [
     "__version__",
     # stft
@@ -30,4 +34,11 @@ __all__ = [
     "phase",
     "power",
     "polar",
+    # vocoder
+    "phase_vocoder",
+    "time_stretch",
+    "pitch_shift",
+    "resample",
+    "resample_fixed",
+    "griffin_lim",
 ]
