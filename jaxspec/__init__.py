@@ -15,6 +15,15 @@ from .windows import check_cola, check_nola, get_window
 from .griffin_lim import griffin_lim
 from .vocoder import phase_vocoder, pitch_shift, resample, resample_fixed, time_stretch
 
+# features (issue 5): dB scales, compression, channels, mel, splicing, normalisation
+from .features import Standardizer, normalize, splice
+from .mel import hz_to_mel, log_mel, mel_filterbank, mel_frequencies, mel_spectrogram, mel_to_hz, mfcc
+from .spectral import (amplitude_to_db, compress, db_to_amplitude, db_to_power, decompress, from_channels,
+                       power_to_db, to_channels)
+
+# io (issue 5): host-side audio and spectrogram files
+from .io import load, load_spectrogram, save, save_spectrogram
+
 __all__ = [
     "__version__",
     # stft
@@ -34,6 +43,25 @@ __all__ = [
     "phase",
     "power",
     "polar",
+    # features (spectral dB/compression/channels, mel, features)
+    "amplitude_to_db",
+    "power_to_db",
+    "db_to_amplitude",
+    "db_to_power",
+    "compress",
+    "decompress",
+    "to_channels",
+    "from_channels",
+    "hz_to_mel",
+    "mel_to_hz",
+    "mel_frequencies",
+    "mel_filterbank",
+    "mel_spectrogram",
+    "log_mel",
+    "mfcc",
+    "splice",
+    "normalize",
+    "Standardizer",
     # vocoder
     "phase_vocoder",
     "time_stretch",
@@ -41,4 +69,9 @@ __all__ = [
     "resample",
     "resample_fixed",
     "griffin_lim",
+    # io
+    "load",
+    "save",
+    "save_spectrogram",
+    "load_spectrogram",
 ]
