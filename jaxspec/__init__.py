@@ -11,6 +11,11 @@ from .windows import check_cola, check_nola, get_window
 
 # -- further modules register their public names below, one block each --
 
+# mixing (issue 3): SNR mixing, SNR distributions, length fitting, clipping; masks as a namespace
+from . import masks
+from .mixing import (Choice, Normal, TruncatedNormal, Uniform, fit_length, mix, peak_bound, prevent_clipping,
+                     random_mix, signal_power, snr_gain)
+
 # vocoder (issue 4): phase vocoder, time stretch, pitch shift, resampling
 from .griffin_lim import griffin_lim
 from .vocoder import phase_vocoder, pitch_shift, resample, resample_fixed, time_stretch
@@ -69,6 +74,20 @@ __all__ = [
     "resample",
     "resample_fixed",
     "griffin_lim",
+    # mixing
+    "signal_power",
+    "snr_gain",
+    "mix",
+    "random_mix",
+    "fit_length",
+    "prevent_clipping",
+    "peak_bound",
+    "Uniform",
+    "Normal",
+    "TruncatedNormal",
+    "Choice",
+    # masks (namespace: jaxspec.masks.irm, ...)
+    "masks",
     # io
     "load",
     "save",
