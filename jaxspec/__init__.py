@@ -11,6 +11,12 @@ from .windows import check_cola, check_nola, get_window
 
 # -- further modules register their public names below, one block each --
 
+# augment + metrics (issue 6): key-driven augmentation; enhancement metrics and losses
+from .augment import (chain, early_rir, eq, eq_curve, gain, maybe, random_eq, random_gain, random_spec_augment,
+                      random_time_stretch, reverb, spec_augment, synthetic_rir)
+from .metrics import (compressed_spectral_mse, multi_resolution_stft_loss, pesq, segmental_snr, si_sdr, si_sdr_loss,
+                      snr, stoi)
+
 # mixing (issue 3): SNR mixing, SNR distributions, length fitting, clipping; masks as a namespace
 from . import masks
 from .mixing import (Choice, Normal, TruncatedNormal, Uniform, fit_length, mix, peak_bound, prevent_clipping,
@@ -88,6 +94,29 @@ __all__ = [
     "Choice",
     # masks (namespace: jaxspec.masks.irm, ...)
     "masks",
+    # augment
+    "gain",
+    "random_gain",
+    "spec_augment",
+    "random_spec_augment",
+    "eq",
+    "eq_curve",
+    "random_eq",
+    "reverb",
+    "synthetic_rir",
+    "early_rir",
+    "random_time_stretch",
+    "chain",
+    "maybe",
+    # metrics
+    "snr",
+    "si_sdr",
+    "segmental_snr",
+    "si_sdr_loss",
+    "compressed_spectral_mse",
+    "multi_resolution_stft_loss",
+    "stoi",
+    "pesq",
     # io
     "load",
     "save",
