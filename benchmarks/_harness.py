@@ -32,8 +32,13 @@ def block(x: Any) -> Any:
     return x
 
 
-def time_call(fn: Callable[[], Any], *, repeats: int, warmup: int = 1) -> dict:
-    """Median/min wall time (ms) of ``fn()`` after ``warmup`` calls."""
+def time_call(fn: Callable[[], Any], *, repeats: int, warmup: int = 3) -> dict:
+    """Median/min wall time (ms) of ``fn()`` after ``warmup`` calls.
+
+    Three warm-up calls, not one: with torch imported, the first few runs of the first JAX
+    computation in a process measured 4x slower (fresh pages, thread-pool start-up), which made a
+    median over 7 repeats report 131 ms for a 29 ms STFT.
+    """
     for _ in range(warmup):
         block(fn())
     ts = []
