@@ -15,13 +15,14 @@ $(PY):
 # and nothing later may pull a newer (CUDA) build.
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet "torch==2.13.0"
-	$(PY) -m pip install --quiet -e ".[test,bench]"
+	$(PY) -m pip install --quiet -e ".[test,bench,demo]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
+# the demo's figure needs matplotlib (the `demo` extra, installed with the others above)
 demo: $(STAMP)
-	$(VENV)/bin/jaxspec tour
+	$(VENV)/bin/jaxspec demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile
