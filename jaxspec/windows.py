@@ -71,16 +71,7 @@ def get_window(window: WindowSpec, *, win_length: int) -> np.ndarray:
 
 
 def _window(window: WindowSpec, win_length: int, *, fn: str) -> np.ndarray:
-    """The window as a float64 NumPy array of length ``win_length`` (errors name ``fn``).
-
-    Args:
-      window: a name from ``jaxspec.windows.WINDOW_NAMES`` (``"hann"``, ``"hamming"``,
-        ``"blackman"``, ``"bartlett"``, ``"boxcar"``/``"rectangular"``, ``"sqrt_hann"``, ...),
-        a tuple ``(name, *params)`` for a parametric scipy window such as ``("kaiser", 8.0)``,
-        a concrete 1-D array of length ``win_length``, or a callable ``f(win_length) -> array``.
-      win_length: the window length (a static positive int).
-      fn: the public function name used in error messages.
-    """
+    """:func:`get_window`, with errors naming the calling public function ``fn``."""
     win_length = _checks.static_int(fn, "win_length", win_length, minimum=1)
     if isinstance(window, str):
         key = window.lower()
