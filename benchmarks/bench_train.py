@@ -14,8 +14,8 @@ import jax
 import numpy as np
 from flax import nnx
 
-from jaxspec import train
-from jaxspec.config import TrainConfig
+from jaxspec.enhance import train
+from jaxspec.enhance.config import TrainConfig
 
 from . import _harness
 

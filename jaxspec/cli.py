@@ -1,16 +1,22 @@
 """The ``jaxspec`` command line. ``main(argv) -> int`` is what tests call; ``main_entry`` is the
-console script.
+console script. A thin layer over :mod:`jaxspec.enhance`:
 
     jaxspec --version
     jaxspec tour                                   # what an STFT looks like
     jaxspec demo [--steps N] [--out DIR]           # train on the shipped corpus, evaluate, figure
-    jaxspec train [--config FILE] --workdir DIR    # train (resumable) with a JSON config
+    jaxspec train --workdir DIR [--config FILE] [--steps N] [--speech SRC --noise SRC [--rir SRC]]
+                  [--valid-speech SRC --valid-noise SRC] [--workers N] [--skip-bad-files]
+                  [--coordinator HOST:PORT --num-processes N --process-id I]
     jaxspec enhance IN.wav -o OUT.wav [--checkpoint DIR]
-"""
 
+Every error in what the user gave (arguments, config, data, checkpoint, files) is one line on
+stderr and exit status 2; a run stopped by non-finite training is 1; an interrupted run (Ctrl-C,
+after saving a checkpoint) is 130. Set ``JAXSPEC_DEBUG=1`` to see the traceback of an error.
+"""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ._version import __version__
@@ -47,10 +53,20 @@ def _tour(args: argparse.Namespace) -> int:
 
 
 DEFAULT_OUT = "demo_out"
+USER_ERRORS = (OSError, ValueError, TypeError)
+
+
+class UsageError(Exception):
+    """A command-line error: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump; main() turns it into exit status 2
+        raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
 def _load_config(path: str | None, **overrides):
-    from .config import TrainConfig
+    from .enhance.config import TrainConfig
 
     cfg = TrainConfig.from_json(path) if path else TrainConfig()
     changes = {k: v for k, v in overrides.items() if v is not None}
@@ -125,7 +141,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     import jaxspec as js
 
-    from . import train
+    from .enhance import evaluate, train
 
     t0 = time.perf_counter()
     cfg = _load_config(args.config, steps=args.steps)
@@ -137,7 +153,7 @@ def _demo(args: argparse.Namespace) -> int:
     t_train = time.perf_counter() - t0
     print(f"trained in {t_train:.0f} s ({res['steps_per_s']:.2f} steps/s); evaluating ...")
     snrs = (0.0, 5.0)
-    ev = train.evaluate(res["model"], cfg, snrs=snrs, n_clips=args.eval_clips, with_pesq=not args.no_pesq)
+    ev = evaluate.evaluate(res["model"], cfg, snrs=snrs, n_clips=args.eval_clips, with_pesq=not args.no_pesq)
     ex = ev.pop("examples")
     lines = _fmt_table(ev, snrs)
     print("\n".join(lines))
@@ -165,93 +181,111 @@ def _demo(args: argparse.Namespace) -> int:
         json.dump({"config": cfg.to_dict(), "metrics": ev, "summary": summary, "train_seconds": t_train,
                    "steps_per_s": res["steps_per_s"], "total_seconds": total}, f, indent=1)
     print(f"wrote {out}/metrics.json, {wav_dir}/ex*_*.wav" + (f", {fig}" if made else "")
-          + f"; checkpoint in {out}/checkpoint (used by `jaxspec enhance`). Total {total:.0f} s.")
+          + f"; checkpoint in {out}/checkpoints (used by `jaxspec enhance`). Total {total:.0f} s.")
     return 0
 
 
-def _train(args: argparse.Namespace) -> int:
-    from . import train
+def _distributed(args: argparse.Namespace) -> None:
+    given = [args.coordinator is not None, args.num_processes is not None, args.process_id is not None]
+    if not any(given):
+        return
+    if not all(given):
+        raise UsageError("jaxspec train: --coordinator, --num-processes and --process-id go together")
+    if args.num_processes < 1 or not 0 <= args.process_id < args.num_processes:
+        raise UsageError(f"jaxspec train: --process-id must be in [0, --num-processes), got {args.process_id} "
+                         f"of {args.num_processes}")
+    import jax
 
-    cfg = _load_config(args.config, steps=args.steps)
+    if jax.config.jax_platforms in (None, "", "cpu") or jax.default_backend() == "cpu":
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")  # collectives across CPU processes
+    jax.distributed.initialize(args.coordinator, num_processes=args.num_processes, process_id=args.process_id)
+
+
+def _train(args: argparse.Namespace) -> int:
+    _distributed(args)
+    from .enhance import train
+
+    cfg = _load_config(args.config, steps=args.steps, speech=args.speech, noise=args.noise, rir=args.rir,
+                       valid_speech=args.valid_speech, valid_noise=args.valid_noise, workers=args.workers,
+                       skip_bad_files=True if args.skip_bad_files else None)
     try:
         res = train.run(cfg, args.workdir, resume=not args.no_resume)
-    except train.NonFiniteLoss as e:
+    except train.TrainingStopped as e:
         print(f"jaxspec train: {e}", file=sys.stderr)
         return 1
-    except ValueError as e:
-        print(f"jaxspec train: {e}", file=sys.stderr)
-        return 2
-    print(f"done: step {res['step']}, checkpoint in {args.workdir}/checkpoint")
+    if res["interrupted"]:
+        return 130
+    print(f"done: step {res['step']}, checkpoints in {args.workdir}/checkpoints")
     return 0
 
 
 def _enhance(args: argparse.Namespace) -> int:
-    import numpy as np
+    from .enhance import evaluate, train
 
-    import jaxspec as js
-    from flax import nnx
-
-    from . import train
-
-    try:
-        model, cfg, step = train.load_checkpoint(args.checkpoint)
-    except FileNotFoundError as e:
-        print(f"jaxspec enhance: {e}", file=sys.stderr)
-        return 2
-    try:
-        x, sr = js.load(args.input, mono=False)
-    except Exception as e:  # soundfile raises its own error types for unreadable audio
-        print(f"jaxspec enhance: cannot read audio from {args.input!r}: {e}", file=sys.stderr)
-        return 2
-    x = np.asarray(x, np.float32)
-    if x.ndim == 1:
-        x = x[None]
-    n = x.shape[-1]
-    y = np.asarray(js.resample(x, orig_sr=sr, target_sr=cfg.sr)) if sr != cfg.sr else x
-    enhanced, _ = nnx.jit(lambda m, v: train.enhance_waveform(m, v, cfg))(model, y)
-    out = np.asarray(js.resample(enhanced, orig_sr=cfg.sr, target_sr=sr)) if sr != cfg.sr else np.asarray(enhanced)
-    out = out[..., :n]
-    if out.shape[-1] < n:
-        out = np.pad(out, [(0, 0), (0, n - out.shape[-1])])
-    peak = float(np.max(np.abs(out))) if out.size else 0.0
-    if peak > 1.0:
-        out = out / peak
-    try:
-        js.save(args.output, out[0] if out.shape[0] == 1 else out, sr)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"jaxspec enhance: cannot write {args.output!r}: {e}", file=sys.stderr)
-        return 2
-    print(f"enhanced {args.input} ({out.shape[0]} channel(s), {n / sr:.2f} s at {sr} Hz) with the checkpoint "
-          f"at step {step} -> {args.output}")
+    model, cfg, step = train.load(args.checkpoint, log=lambda s: print(s, file=sys.stderr))
+    info = evaluate.enhance_file(model, cfg, args.input, args.output)
+    print(f"enhanced {args.input} ({info['channels']} channel(s), {info['seconds']:.2f} s at {info['sr']} Hz) with "
+          f"the checkpoint at step {step} -> {args.output}")
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _count(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="jaxspec", description="Spectral processing for speech enhancement in JAX.")
+    p = _Parser(prog="jaxspec", description="Spectral processing for speech enhancement in JAX.")
     p.add_argument("--version", action="version", version=f"jaxspec {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     tour = sub.add_parser("tour", help="print what an STFT of a generated chirp looks like and round-trip it")
     tour.set_defaults(func=_tour)
 
     demo = sub.add_parser("demo", help="train a mask estimator on the shipped corpus, evaluate, write a table, wavs and a figure")
-    demo.add_argument("--steps", type=int, default=None, help="training steps (default: the config's, 1500)")
+    demo.add_argument("--steps", type=_positive_int, default=None, help="training steps (default: the config's, 1500)")
     demo.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT}/)")
     demo.add_argument("--config", default=None, help="a TrainConfig JSON file (default: TrainConfig())")
-    demo.add_argument("--eval-clips", type=int, default=None, help="evaluate on the first N held-out clips only")
+    demo.add_argument("--eval-clips", type=_positive_int, default=None, help="evaluate on the first N held-out clips only")
     demo.add_argument("--no-pesq", action="store_true", help="skip PESQ (it runs on the host, clip by clip)")
     demo.set_defaults(func=_demo)
 
+    src = "a directory (searched recursively for .wav/.flac/.ogg) or a text file listing paths"
     tr = sub.add_parser("train", help="train (or resume) a mask estimator in a work directory")
+    tr.add_argument("--workdir", required=True, help="where checkpoints/, metrics.jsonl and train_log.json go")
     tr.add_argument("--config", default=None, help="a TrainConfig JSON file (default: TrainConfig())")
-    tr.add_argument("--workdir", required=True, help="where checkpoint/ and train_log.json go")
-    tr.add_argument("--steps", type=int, default=None, help="override the config's step count")
+    tr.add_argument("--steps", type=_positive_int, default=None, help="override the config's step count")
+    tr.add_argument("--speech", default=None, help=f"training speech: {src} (default: the shipped corpus)")
+    tr.add_argument("--noise", default=None, help=f"training noise: {src} (default: generated from a key)")
+    tr.add_argument("--rir", default=None, help=f"room impulse responses to reverberate the speech with: {src}")
+    tr.add_argument("--valid-speech", default=None, help=f"validation speech ({src}); with --valid-noise")
+    tr.add_argument("--valid-noise", default=None, help=f"validation noise ({src}); with --valid-speech")
+    tr.add_argument("--workers", type=_count, default=None, help="data-loading worker processes (default: the config's, 0)")
+    tr.add_argument("--skip-bad-files", action="store_true", help="skip unreadable/empty/non-finite audio files instead of stopping")
     tr.add_argument("--no-resume", action="store_true", help="start from scratch even if a checkpoint exists")
+    tr.add_argument("--coordinator", default=None, help="multi-process training: HOST:PORT of process 0")
+    tr.add_argument("--num-processes", type=_positive_int, default=None, help="multi-process training: number of processes")
+    tr.add_argument("--process-id", type=_count, default=None, help="multi-process training: this process's index")
     tr.set_defaults(func=_train)
 
-    en = sub.add_parser("enhance", help="enhance a mono or stereo audio file at any sample rate")
+    en = sub.add_parser("enhance", help="enhance a mono or multichannel audio file at any sample rate")
     en.add_argument("input", help="input audio file (anything soundfile reads)")
     en.add_argument("-o", "--output", required=True, help="output file (format from the extension)")
-    en.add_argument("--checkpoint", default=DEFAULT_OUT, help=f"checkpoint or work directory (default {DEFAULT_OUT}/, from `jaxspec demo`)")
+    en.add_argument("--checkpoint", default=DEFAULT_OUT, help=f"work directory of a training run (default {DEFAULT_OUT}/, from `jaxspec demo`)")
     en.set_defaults(func=_enhance)
     return p
 
@@ -263,15 +297,39 @@ def main(argv: list[str] | None = None) -> int:
       argv: command-line arguments without the program name; default ``sys.argv[1:]``.
 
     Returns:
-      ``int`` exit status (0 on success).
+      ``int`` exit status: 0 success, 1 training stopped on non-finite values, 2 an error in the
+      arguments, config, data, checkpoint or files (one line on stderr), 130 interrupted.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        return int(args.func(args))
+    except UsageError as e:
+        print(str(e), file=sys.stderr)
         return 2
-    return int(args.func(args))
+    except KeyboardInterrupt:
+        print("jaxspec: interrupted", file=sys.stderr)
+        return 130
+    except ModuleNotFoundError as e:
+        if e.name not in ("grain", "orbax", "matplotlib"):
+            raise
+        print(f"jaxspec: {e}; the example needs its extra: pip install 'jaxspec[enhance]'", file=sys.stderr)
+        return 2
+    except USER_ERRORS as e:
+        if os.environ.get("JAXSPEC_DEBUG"):
+            raise
+        cmd = getattr(locals().get("args"), "command", None) or ""
+        msg = " ".join(str(e).split())  # one line
+        print(f"jaxspec {cmd}: {msg}".replace("  ", " "), file=sys.stderr)
+        return 2
 
 
 def main_entry() -> None:
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    main_entry()

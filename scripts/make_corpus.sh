@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate the small speech corpus shipped in jaxspec/data/speech/ (the demo and the tests use it).
+# Regenerate the small speech corpus shipped in jaxspec/enhance/data/speech/ (the demo and the tests use it).
 #
 #   scripts/make_corpus.sh [PYTHON]        # PYTHON defaults to .venv/bin/python
 #
@@ -23,7 +23,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${1:-$HERE/.venv/bin/python}"
-OUT="$HERE/jaxspec/data/speech"
+OUT="$HERE/jaxspec/enhance/data/speech"
 command -v espeak-ng >/dev/null || { echo "make_corpus.sh: espeak-ng not found (apt-get install espeak-ng)" >&2; exit 1; }
 
 TMP="$(mktemp -d)"

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from jaxspec import cli
-from jaxspec.config import TrainConfig
+from jaxspec.enhance.config import TrainConfig
 
 TINY = TrainConfig(steps=2, batch_size=4, segment_seconds=0.25, n_fft=256, hop_length=64, context=1, hidden=32,
                    layers=1, noise_clips=6, noise_seconds=0.5, warmup_steps=1, log_every=1, checkpoint_every=2)
@@ -19,6 +19,18 @@ TINY = TrainConfig(steps=2, batch_size=4, segment_seconds=0.25, n_fft=256, hop_l
 @pytest.fixture(scope="module")
 def tiny_config(tmp_path_factory):
     p = str(tmp_path_factory.mktemp("cfg") / "tiny.json")
+    TINY.to_json(p)
+    return p
+
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def tiny_config_path(workdir):
+    p = os.path.join(workdir, "tiny.json")
     TINY.to_json(p)
     return p
 
@@ -51,11 +63,11 @@ def test_demo_tiny(tmp_path, tiny_config, capsys):
         assert m["metrics"][snr]["oracle_irm"]["si_sdr_i"] > 5.0
     assert os.path.getsize(os.path.join(out, "demo.png")) > 10_000
     assert os.path.isfile(os.path.join(out, "wavs", "ex0_enhanced.wav"))
-    assert os.path.isfile(os.path.join(out, "checkpoint", "state.msgpack"))
+    assert os.listdir(os.path.join(out, "checkpoints")) == ["2"]
 
 
 def test_train_then_enhance_stereo_at_another_rate(trained, tmp_path):
-    assert os.path.isfile(os.path.join(trained, "checkpoint", "state.msgpack"))
+    assert os.listdir(os.path.join(trained, "checkpoints")) == ["2"]
     sr = 22050
     t = np.arange(int(0.6 * sr)) / sr
     rng = np.random.default_rng(0)
@@ -67,15 +79,79 @@ def test_train_then_enhance_stereo_at_another_rate(trained, tmp_path):
     y, sr2 = sf.read(outp)
     assert sr2 == sr and y.shape == x.shape and np.all(np.isfinite(y))
     # resuming a finished run is a no-op that still succeeds
-    assert cli.main(["train", "--config", os.path.join(trained, "checkpoint", "config.json"), "--workdir", trained]) == 0
+    assert cli.main(["train", "--workdir", trained, "--steps", "2", "--config", tiny_config_path(trained)]) == 0
 
 
 def test_enhance_errors(tmp_path, trained, capsys):
     inp = str(tmp_path / "in.wav")
     sf.write(inp, np.zeros(1600, np.float32), 16000)
     assert cli.main(["enhance", inp, "-o", str(tmp_path / "o.wav"), "--checkpoint", str(tmp_path / "none")]) == 2
-    assert "no checkpoint" in capsys.readouterr().err
+    assert "no checkpoint" in _one_line(capsys)
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio at all")
     assert cli.main(["enhance", str(bad), "-o", str(tmp_path / "o.wav"), "--checkpoint", trained]) == 2
-    assert "cannot read audio" in capsys.readouterr().err
+    assert "cannot read audio" in _one_line(capsys)
+
+
+@pytest.mark.parametrize("case,match", [
+    ("typo", "config .*: unknown key\\(s\\) \\['stepz'\\]"),
+    ("steps0", "argument --steps: expected a positive integer, got 0"),
+    ("missing_config", "cannot read config .*nope.json"),
+    ("not_json", "is not valid JSON"),
+    ("lr_inf", "lr must be finite"),
+    ("snr", "snr_low must be >= -50"),
+    ("kinds_string", "noise_kinds must be a non-empty list"),
+    ("empty_noise", "noise: .*silent.wav: the file holds no samples"),
+    ("unknown_flag", "unrecognized arguments: --stepz"),
+    ("half_distributed", "--coordinator, --num-processes and --process-id go together"),
+])
+def test_train_command_line_errors_are_one_line_and_exit_2(tmp_path, capsys, case, match):
+    cfg = TINY.to_dict()
+    args = ["train", "--workdir", str(tmp_path / "w")]
+    p = str(tmp_path / "c.json")
+    if case == "typo":
+        cfg["stepz"] = 3
+    elif case == "lr_inf":
+        cfg["lr"] = float("inf")  # json writes Infinity
+    elif case == "snr":
+        cfg["snr_low"] = -1000
+    elif case == "kinds_string":
+        cfg["noise_kinds"] = "white"
+    with open(p, "w") as f:
+        json.dump(cfg, f)
+    args += ["--config", p]
+    if case == "not_json":
+        with open(p, "w") as f:
+            f.write("{steps: 3")
+    if case == "steps0":
+        args += ["--steps", "0"]
+    elif case == "missing_config":
+        args[-1] = str(tmp_path / "nope.json")
+    elif case == "empty_noise":
+        (tmp_path / "noise").mkdir()
+        sf.write(str(tmp_path / "noise" / "silent.wav"), np.zeros((0,), np.float32), 16000)
+        args += ["--noise", str(tmp_path / "noise")]
+    elif case == "unknown_flag":
+        args += ["--stepz", "3"]
+    elif case == "half_distributed":
+        args += ["--coordinator", "127.0.0.1:1234"]
+    assert cli.main(args) == 2
+    assert __import__("re").search(match, _one_line(capsys))
+
+
+def test_enhance_refuses_a_truncated_checkpoint_in_one_line(trained, tmp_path, capsys):
+    import shutil
+
+    wd = str(tmp_path / "wd")
+    shutil.copytree(trained, wd)
+    for root, _, files in os.walk(os.path.join(wd, "checkpoints")):
+        for f in files:
+            if f == "manifest.ocdbt":
+                with open(os.path.join(root, f), "r+b") as fh:
+                    fh.truncate(5)
+    inp = str(tmp_path / "in.wav")
+    sf.write(inp, np.zeros(1600, np.float32), 16000)
+    assert cli.main(["enhance", inp, "-o", str(tmp_path / "o.wav"), "--checkpoint", wd]) == 2
+    err = _one_line(capsys)
+    assert "no usable checkpoint" in err and "checkpoints/2: damaged (state/" in err
+    assert not os.path.exists(tmp_path / "o.wav")

@@ -18,7 +18,7 @@ from hypothesis import given
 import jaxspec as js
 from jaxspec import metrics
 
-SPEECH = sorted(glob.glob(os.path.join(os.path.dirname(js.__file__), "data", "speech", "*.flac")))
+SPEECH = sorted(glob.glob(os.path.join(os.path.dirname(js.__file__), "enhance", "data", "speech", "*.flac")))
 
 
 def _np_snr(s, e):
@@ -214,7 +214,7 @@ def _speech_pairs(n_pairs=12, length=32000):
 @pytest.fixture(scope="module")
 def speech_pairs():
     if len(SPEECH) < 2:
-        pytest.skip("speech corpus missing (jaxspec/data/speech)")
+        pytest.skip("speech corpus missing (jaxspec/enhance/data/speech)")
     return _speech_pairs()
 
 

@@ -12,10 +12,10 @@ import pytest
 from flax import nnx
 
 import jaxspec as js
-from jaxspec import noise
-from jaxspec.config import TrainConfig
-from jaxspec.models import MaskDNN, make_model, n_features
-from jaxspec.models.classical import spectral_gate
+from jaxspec.enhance import noise
+from jaxspec.enhance.config import TrainConfig
+from jaxspec.enhance.models import MaskDNN, make_model, n_features
+from jaxspec.enhance.baseline import spectral_gate
 
 TINY = TrainConfig(hidden=16, layers=2, context=1, n_fft=64, hop_length=16)
 

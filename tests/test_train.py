@@ -1,13 +1,18 @@
-"""The training loop: one jitted step on raw waveforms, the run loop with checkpoints, resume and
-determinism, the NaN stop, and data parallelism over 4 (virtual) devices matching 1 device."""
+"""The training loop: the jitted step, orbax checkpoints, exact resume (also after SIGINT), the
+non-finite guard, tampered and partial checkpoints, config validation, multi-device and
+multi-process runs matching one device."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import jax
 import jax.numpy as jnp
@@ -15,8 +20,12 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jaxspec import train
-from jaxspec.config import TrainConfig
+from jaxspec.enhance import checkpoints as ckpt
+from jaxspec.enhance import input_pipeline as ip
+from jaxspec.enhance import train
+from jaxspec.enhance.config import TrainConfig
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Tiny shapes: 0.25 s crops, a 32-unit DNN, two cheap noise kinds (test_model.py covers all of them).
 # The tests reuse these configs so the step compiles once per config (make_train_step is cached).
@@ -24,6 +33,7 @@ TINY = TrainConfig(steps=4, batch_size=4, segment_seconds=0.25, n_fft=256, hop_l
                    layers=1, noise_clips=4, noise_seconds=0.5, noise_kinds=("white", "pink"), warmup_steps=1, log_every=2,
                    checkpoint_every=2)
 FIT = TINY.replace(steps=30, lr=1e-2, warmup_steps=1, loss="sa")
+QUIET = dict(log=lambda s: None)
 
 
 def _params(model):
@@ -32,11 +42,11 @@ def _params(model):
 
 def _raw(cfg, n=4, seed=0):
     rng = np.random.default_rng(seed)
-    speech = train.load_corpus("train", sr=cfg.sr)[:8]
-    bank = train.clip_bank(speech)
+    speech = ip.Corpus(ip.scan(ip.shipped_speech("train")[:8])[0], sr=cfg.sr)
+    clean = np.stack([speech.crop(np.random.default_rng(i), 8000) for i in range(n)])
     t = np.arange(8000) / cfg.sr
     noise = (0.5 * rng.standard_normal((n, 8000)) + np.sin(2 * np.pi * 120 * t)).astype(np.float32)
-    return jnp.asarray(bank[:n]), jnp.asarray(noise)
+    return jnp.asarray(clean), jnp.asarray(noise)
 
 
 def test_loss_decreases_over_30_steps():
@@ -45,8 +55,9 @@ def test_loss_decreases_over_30_steps():
     step = train.make_train_step(FIT)
     clean, noise = _raw(FIT)
     key = jax.random.key(0)  # one fixed batch: the same crops and SNRs every step
-    losses = [float(step(model, opt, clean, noise, key)["loss"]) for _ in range(30)]
-    assert all(np.isfinite(losses))
+    out = [step(model, opt, clean, noise, key) for _ in range(30)]
+    losses = [float(m["loss"]) for m in out]
+    assert all(np.isfinite(losses)) and all(bool(m["ok"]) for m in out)
     assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5]), losses
 
 
@@ -59,71 +70,285 @@ def test_other_targets_losses_and_augmentation_take_finite_steps(target, loss, a
     assert np.isfinite(float(m["loss"])) and np.isfinite(float(m["grad_norm"]))
 
 
-def test_run_checkpoint_resume_and_determinism(tmp_path):
+def test_reverberant_step_targets_the_early_reflections():
+    cfg = TINY
+    clean, noise = _raw(cfg)
+    rir = np.zeros((4, 1600), np.float32)
+    rir[:, 0] = 1.0  # a unit impulse: reverberant speech == early target == dry speech
+    c1, n1, y1 = train.make_mixtures(jax.random.key(0), clean, noise, cfg)
+    c2, n2, y2 = train.make_mixtures(jax.random.key(0), clean, noise, cfg, jnp.asarray(rir))
+    np.testing.assert_allclose(c2, c1, atol=1e-5)
+    np.testing.assert_allclose(y2, y1, atol=1e-5)
+    rir[:, 1400] = 0.7  # a late echo (87 ms): in the mixture, not in the target
+    c3, _, y3 = train.make_mixtures(jax.random.key(0), clean, noise, cfg, jnp.asarray(rir))
+    np.testing.assert_allclose(c3, c1, atol=1e-5)
+    assert float(jnp.max(jnp.abs(y3 - y1))) > 0.01
+
+
+def test_a_non_finite_batch_is_skipped_and_leaves_the_model_unchanged():
+    cfg = TINY
+    model = train.make_model(cfg, rngs=nnx.Rngs(0))
+    opt = train.make_optimizer(model, cfg)
+    step = train.make_train_step(cfg)
+    clean, noise = _raw(cfg)
+    before = _params(model)
+    m = step(model, opt, clean, noise.at[1, 100].set(jnp.nan), jax.random.key(0))
+    assert not bool(m["ok"])
+    for a, b in zip(before, _params(model)):
+        np.testing.assert_array_equal(a, b)
+    assert int(opt.step.value) == 0
+    m = step(model, opt, clean, noise, jax.random.key(0))  # and training goes on
+    assert bool(m["ok"]) and int(opt.step.value) == 1
+
+
+def test_run_checkpoints_resume_and_determinism(tmp_path):
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
-    ra = train.run(TINY, a, log=lambda s: None)  # 4 steps, checkpoints at 2 and 4
+    ra = train.run(TINY, a, **QUIET)  # 4 steps, checkpoints at 2 and 4
     assert ra["step"] == 4 and len(ra["losses"]) == 4 and all(np.isfinite(l) for _, l in ra["losses"])
-    ck = os.path.join(a, "checkpoint")
-    assert sorted(os.listdir(ck)) == ["config.json", "meta.json", "state.msgpack"]
-    assert TrainConfig.from_json(os.path.join(ck, "config.json")) == TINY
+    assert ckpt.steps(a) == [2, 4]
+    with open(os.path.join(a, "metrics.jsonl")) as f:
+        assert [json.loads(line)["step"] for line in f] == [2, 4]
     # the same run in two sittings (stop at 2, resume to 4) ends with identical parameters
-    train.run(TINY, b, until=2, log=lambda s: None)
-    with open(os.path.join(b, "checkpoint", "meta.json")) as f:
-        assert json.load(f)["step"] == 2
-    rb = train.run(TINY, b, log=lambda s: None)
+    train.run(TINY, b, until=2, **QUIET)
+    assert ckpt.steps(b) == [2]
+    rb = train.run(TINY.replace(log_every=1, checkpoint_every=1), b, **QUIET)  # cadence may change on resume
     assert rb["step"] == 4
     for x, y in zip(_params(ra["model"]), _params(rb["model"])):
         np.testing.assert_array_equal(x, y)
     # a different config in the same workdir is refused rather than silently mixed
-    with pytest.raises(ValueError, match="different config"):
-        train.run(TINY.replace(lr=1e-2), b, log=lambda s: None)
+    with pytest.raises(ckpt.ConfigMismatch, match="different config"):
+        train.run(TINY.replace(lr=1e-2), b, **QUIET)
+    # keep_checkpoints bounds the directory
+    assert len(ckpt.steps(b)) == TINY.keep_checkpoints
 
 
-def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
+def test_checkpoint_round_trip_gives_identical_outputs_and_no_pickle(tmp_path):
     cfg = TINY
     model = train.make_model(cfg, rngs=nnx.Rngs(3))
     opt = train.make_optimizer(model, cfg)
     train.make_train_step(cfg)(model, opt, *_raw(cfg), jax.random.key(1))  # non-trivial optimiser state
-    train.save_checkpoint(str(tmp_path), model, opt, cfg, 1)
-    model2, opt2, cfg2, step = train.load_checkpoint(str(tmp_path), with_optimizer=True)
+    ckpt.save(str(tmp_path), model, opt, cfg, 1)
+    model2, opt2, cfg2, step, data = ckpt.restore_latest(str(tmp_path), train._build, **QUIET)
     assert cfg2 == cfg and step == 1
     x = jax.random.normal(jax.random.key(0), (2, 2000)) * 0.1
     enhance = nnx.jit(lambda m, v: train.enhance_waveform(m, v, cfg))
-    y1, m1 = enhance(model, x)
-    y2, m2 = enhance(model2, x)
-    np.testing.assert_array_equal(np.asarray(y1), np.asarray(y2))
-    np.testing.assert_array_equal(np.asarray(m1), np.asarray(m2))
+    for u, v in zip(enhance(model, x), enhance(model2, x)):
+        np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
     for u, v in zip(jax.tree.leaves(nnx.state(opt)), jax.tree.leaves(nnx.state(opt2))):
         np.testing.assert_array_equal(np.asarray(u), np.asarray(v))
-    with open(os.path.join(tmp_path, "checkpoint", "state.msgpack"), "rb") as f:
-        assert b"pickle" not in f.read(64)
+    for root, _, files in os.walk(tmp_path):
+        for f in files:
+            with open(os.path.join(root, f), "rb") as fh:
+                head = fh.read(2)
+            assert head != b"\x80\x04" and not f.endswith((".pkl", ".pickle")), f  # no pickle protocol 4 anywhere
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        train.load_checkpoint(str(tmp_path / "nowhere"))
+        train.load(str(tmp_path / "nowhere"))
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+def _meta_file(workdir, step):
+    return os.path.join(workdir, "checkpoints", str(step), "meta", "metadata")
+
+
+@pytest.fixture(scope="module")
+def two_checkpoints(tmp_path_factory):
+    wd = str(tmp_path_factory.mktemp("two"))
+    train.run(TINY, wd, **QUIET)
+    return wd
+
+
+def _copy(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.mark.parametrize("fault,message", [("damaged", "/4: damaged (state/"),
+                                           ("unfinished", "/4: incomplete (no state_files.json")])
+def test_partial_or_corrupt_latest_checkpoint_falls_back_with_a_message(two_checkpoints, tmp_path, fault, message):
+    wd = _copy(two_checkpoints, str(tmp_path / "wd"))
+    # a write killed inside orbax leaves its temporary directory: never taken for a checkpoint
+    shutil.copytree(os.path.join(wd, "checkpoints", "4"), os.path.join(wd, "checkpoints", "6.orbax-checkpoint-tmp-123"))
+    if fault == "damaged":  # the latest checkpoint's array store truncated on disk
+        state = os.path.join(wd, "checkpoints", "4", "state")
+        for root, _, files in os.walk(state):
+            for f in files:
+                if f != "_METADATA" and "commit" not in f:
+                    with open(os.path.join(root, f), "r+b") as fh:
+                        fh.truncate(3)
+    else:  # killed after orbax committed the step but before the trainer recorded it as complete
+        os.remove(os.path.join(wd, "checkpoints", "4", "state_files.json"))
+    logs = []
+    model, cfg, step = train.load(wd, log=logs.append)
+    assert step == 2 and any("skipped checkpoint" in l and message in l and "using step 2" in l for l in logs), logs
+    # resuming from the fall-back sets the bad step aside and reproduces the uninterrupted run
+    logs.clear()
+    res = train.run(TINY, wd, log=logs.append)
+    assert any("moved the unusable checkpoint of step 4" in l for l in logs), logs
+    ref = train.load(two_checkpoints, **QUIET)[0]
+    for x, y in zip(_params(res["model"]), _params(ref)):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("tamper,match", [
+    ("step", r"checkpoints/4: step 99 does not fit"),
+    ("config", r"checkpoints/4: its arrays do not have the shapes the config's model needs"),
+    ("bad_config", r"checkpoints/4: lr must be finite"),
+])
+def test_tampered_checkpoints_are_refused_naming_the_file(two_checkpoints, tmp_path, tamper, match):
+    wd = _copy(two_checkpoints, str(tmp_path / "wd"))
+    shutil.rmtree(os.path.join(wd, "checkpoints", "2"))  # no fall-back: the tampered one is all there is
+    with open(_meta_file(wd, 4)) as f:
+        meta = json.load(f)
+    if tamper == "step":
+        meta["step"] = 99
+    elif tamper == "config":
+        meta["config"]["hidden"] = 48
+    else:
+        meta["config"]["lr"] = float("inf")
+    with open(_meta_file(wd, 4), "w") as f:
+        json.dump(meta, f)
+    with pytest.raises(ckpt.CheckpointError, match=match):
+        train.load(wd, **QUIET)
+
+
+def test_nan_weights_are_refused_on_save_and_on_load(tmp_path):
+    import orbax.checkpoint as ocp
+
+    cfg = TINY
+    model, opt = train._build(cfg)
+    w = nnx.state(model, nnx.Param)
+    leaf = jax.tree.leaves(w)[0]
+    nnx.update(model, jax.tree.map(lambda x: x.at[(0,) * x.ndim].set(jnp.nan) if x is leaf else x, w))
+    with pytest.raises(ValueError, match="non-finite parameters"):
+        ckpt.save(str(tmp_path), model, opt, cfg, 2)
+    assert ckpt.steps(str(tmp_path)) == []
+    # written behind the trainer's back: refused when loaded
+    mngr = ocp.CheckpointManager(ckpt.checkpoint_dir(str(tmp_path)), options=ocp.CheckpointManagerOptions(create=True))
+    state = {"model": nnx.to_pure_dict(nnx.state(model)), "optimizer": nnx.to_pure_dict(nnx.state(opt))}
+    mngr.save(2, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                         meta=ocp.args.JsonSave({"step": 2, "config": cfg.to_dict(), "data": {}})))
+    mngr.wait_until_finished()
+    mngr.close()
+    with pytest.raises(ckpt.CheckpointError, match=r"checkpoints/2: incomplete \(no state_files.json"):
+        train.load(str(tmp_path), **QUIET)
+    ckpt.write_digest(os.path.join(ckpt.checkpoint_dir(str(tmp_path)), "2"))
+    with pytest.raises(ckpt.CheckpointError, match=r"checkpoints/2: array .* holds NaN"):
+        train.load(str(tmp_path), **QUIET)
+
+
+@pytest.mark.parametrize("change,exc,match", [
+    (dict(lr=float("inf")), ValueError, "lr must be finite"),
+    (dict(lr=float("nan")), ValueError, "lr must be finite"),
+    (dict(lr=-1e-3), ValueError, "lr must be > 0"),
+    (dict(lr=10.0), ValueError, "lr must be <= 1"),
+    (dict(lr="0.001"), TypeError, "lr must be a real number"),
+    (dict(snr_low=-1000.0), ValueError, "snr_low must be >= -50"),
+    (dict(snr_high=float("nan")), ValueError, "snr_high must be finite"),
+    (dict(steps="100"), TypeError, "steps must be a positive int"),
+    (dict(steps=0), ValueError, "steps must be a positive int"),
+    (dict(batch_size=2.0), TypeError, "batch_size must be a positive int"),
+    (dict(noise_kinds="white"), TypeError, "noise_kinds must be a non-empty list"),
+    (dict(noise_kinds=["white", "rain"]), ValueError, "noise_kinds has 'rain'"),
+    (dict(hop_length=256, n_fft=256), ValueError, "NOLA"),
+    (dict(clip_norm=float("inf")), ValueError, "clip_norm must be finite"),
+    (dict(augment="yes"), TypeError, "augment must be true or false"),
+    (dict(speech=3), TypeError, "speech must be a path"),
+    (dict(valid_speech="x"), ValueError, "valid_speech and valid_noise go together"),
+    (dict(segment_seconds=0.0), ValueError, "segment_seconds must be > 0"),
+])
+def test_config_rejects_what_cannot_train(change, exc, match):
+    with pytest.raises(exc, match=match):
+        TINY.replace(**change)
+
+
+def test_run_stops_after_too_many_non_finite_steps_keeping_the_last_finite_checkpoint(tmp_path, monkeypatch):
     wd = str(tmp_path / "w")
-    train.run(TINY, wd, until=2, log=lambda s: None)  # a good checkpoint at step 2
-    good = open(os.path.join(wd, "checkpoint", "state.msgpack"), "rb").read()
-    real_loss = train.loss_from_waves
-    monkeypatch.setattr(train, "loss_from_waves", lambda *a: real_loss(*a) * jnp.nan)
+    cfg = TINY.replace(steps=8, max_bad_steps=2, log_every=1, checkpoint_every=2)
+    train.run(cfg, wd, until=2, **QUIET)  # a good checkpoint at step 2
+    real = train.loss_from_waves
+    monkeypatch.setattr(train, "loss_from_waves", lambda *a: real(*a) * jnp.nan)
     train.make_train_step.cache_clear()  # retrace the step with the poisoned loss
     try:
-        with pytest.raises(train.NonFiniteLoss, match="loss became nan at step 3; the last good checkpoint is kept"):
-            train.run(TINY, wd, log=lambda s: None)
+        with pytest.raises(train.TrainingStopped, match=r"3 steps in a row.*at step 5\).*the last finite checkpoint is kept"):
+            train.run(cfg, wd, **QUIET)
     finally:
         train.make_train_step.cache_clear()
-    with open(os.path.join(wd, "checkpoint", "meta.json")) as f:
-        assert json.load(f)["step"] == 2
-    assert open(os.path.join(wd, "checkpoint", "state.msgpack"), "rb").read() == good
+    # step 4's checkpoint holds the skipped steps' unchanged (finite) parameters; nothing after it
+    assert ckpt.steps(wd) == [2, 4]
+    model = train.load(wd, **QUIET)[0]
+    assert all(np.all(np.isfinite(p)) for p in _params(model))
+
+
+# -- processes: SIGINT and resume; two processes vs one ----------------------------------------------
+
+RESUME_CFG = dict(steps=2000, batch_size=2, sr=8000, segment_seconds=0.125, n_fft=128, hop_length=32, context=1,
+                  hidden=16, layers=1, noise_clips=4, noise_seconds=0.5, noise_kinds=["white", "pink"],
+                  warmup_steps=10, log_every=100, checkpoint_every=500)
+
+
+def _cli(args, **kw):
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "jaxspec.cli", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def test_sigint_then_resume_matches_an_uninterrupted_2000_step_run(tmp_path):
+    cfg_path = str(tmp_path / "c.json")
+    with open(cfg_path, "w") as f:
+        json.dump(RESUME_CFG, f)
+    full, cut = str(tmp_path / "full"), str(tmp_path / "cut")
+    ref = _cli(["train", "--config", cfg_path, "--workdir", full])
+    out, _ = ref.communicate(timeout=600)
+    assert ref.returncode == 0, out
+    p = _cli(["train", "--config", cfg_path, "--workdir", cut])
+    log = os.path.join(cut, "metrics.jsonl")
+    deadline = time.time() + 300
+    while time.time() < deadline:  # interrupt once a few hundred steps are done, between checkpoints
+        if os.path.exists(log) and sum(1 for _ in open(log)) >= 7:
+            break
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=120)
+    assert p.returncode == 130, out
+    stopped = ckpt.steps(cut)[-1]
+    assert 700 <= stopped < 2000 and stopped % 500, (stopped, out)  # saved where it stopped, not at a 500 mark
+    assert "interrupted at step" in out
+    r = _cli(["train", "--config", cfg_path, "--workdir", cut])
+    out, _ = r.communicate(timeout=600)
+    assert r.returncode == 0 and f"resuming from step {stopped}" in out, out
+    a, b = train.load(full, **QUIET)[0], train.load(cut, **QUIET)[0]
+    for x, y in zip(_params(a), _params(b)):
+        np.testing.assert_array_equal(x, y)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_match_one_process_on_the_same_global_batch(tmp_path):
+    cfg_path = str(tmp_path / "c.json")
+    with open(cfg_path, "w") as f:
+        json.dump(dict(RESUME_CFG, steps=3, batch_size=4, log_every=1, checkpoint_every=3), f)
+    one, two = str(tmp_path / "one"), str(tmp_path / "two")
+    port = _free_port()
+    procs = [_cli(["train", "--config", cfg_path, "--workdir", two, "--coordinator", f"127.0.0.1:{port}",
+                   "--num-processes", "2", "--process-id", str(i)]) for i in range(2)]
+    single = _cli(["train", "--config", cfg_path, "--workdir", one])
+    outs = [q.communicate(timeout=300)[0] for q in procs + [single]]
+    assert all(q.returncode == 0 for q in procs + [single]), outs
+    assert "on 2 cpu device(s) in 2 processes" in outs[0]
+    a, b = train.load(one, **QUIET)[0], train.load(two, **QUIET)[0]
+    for x, y in zip(_params(a), _params(b)):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
 
 
 SHARDED = textwrap.dedent("""
     import jax, numpy as np
     from flax import nnx
-    from jax.sharding import NamedSharding, PartitionSpec as P
-    from jaxspec import train
-    from jaxspec.config import TrainConfig
+    from jax.sharding import PartitionSpec as P
+    from jaxspec.enhance import train
+    from jaxspec.enhance.config import TrainConfig
     assert jax.device_count() == 4, jax.devices()
     cfg = TrainConfig(batch_size=8, segment_seconds=0.25, n_fft=256, hop_length=64, context=1, hidden=32, layers=1,
                       warmup_steps=1, steps=4)
@@ -153,6 +378,5 @@ SHARDED = textwrap.dedent("""
 
 def test_sharded_step_matches_single_device():
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    r = subprocess.run([sys.executable, "-c", SHARDED], env=env, cwd=root, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-c", SHARDED], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "SHARDED_OK" in r.stdout, r.stdout + r.stderr

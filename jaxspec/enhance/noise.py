@@ -1,4 +1,4 @@
-"""Noise generated in code from a PRNG key: white, pink, brown, hum, clatter and babble.
+"""Noise generated in code from a PRNG key: white, pink, brown, hum, clatter and babble (the example's default noise).
 
 The training example needs noise without downloading anything. Every generator here is a pure
 function of a key, works under ``jit`` and ``vmap``, returns ``(..., samples)`` float32 noise scaled
@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from . import _checks, _numerics
+from .. import _checks, _numerics
 
 KINDS = ("white", "pink", "brown", "hum", "clatter", "babble")
 

@@ -1,4 +1,9 @@
-"""The frame-wise DNN mask estimator (Wang & Wang's IRM-estimating DNN, in Flax NNX)."""
+"""Flax NNX mask estimators of the enhancement example.
+
+``MaskDNN`` is the classic frame-wise DNN (Wang & Wang's IRM-estimating DNN): spliced, normalised
+log-magnitude frames in, one mask frame out. :func:`make_model` builds the model a
+:class:`~jaxspec.enhance.config.TrainConfig` names.
+"""
 
 from __future__ import annotations
 
@@ -62,7 +67,7 @@ def n_features(cfg) -> int:
 
 
 def make_model(cfg, *, rngs: nnx.Rngs) -> MaskDNN:
-    """The model ``cfg`` (a :class:`jaxspec.config.TrainConfig`) names, freshly initialised."""
+    """The model ``cfg`` (a :class:`~jaxspec.enhance.config.TrainConfig`) names, freshly initialised."""
     if cfg.model != "dnn":
         raise ValueError(f"make_model: unknown model {cfg.model!r}")
     return MaskDNN(n_features(cfg), cfg.n_fft // 2 + 1, hidden=cfg.hidden, layers=cfg.layers,

@@ -1,0 +1,224 @@
+"""The one configuration object of the enhancement example, saved as JSON inside every checkpoint.
+
+``TrainConfig()`` is the demo's default (sized so that ``jaxspec demo`` trains in a few minutes on
+a 2-core CPU); ``TrainConfig.from_json(path)`` / ``cfg.to_json(path)`` round-trip it, and
+``cfg.replace(steps=...)`` makes a variant. Every value is checked when the object is made: a
+typo, a string where a number goes, an infinite learning rate or an STFT that ``enhance`` could
+not invert is a ``ValueError``/``TypeError`` naming the field, never a run that trains garbage.
+Unknown keys in a JSON file are an error (a typo should not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import numbers
+import os
+from typing import Any
+
+TARGETS = ("irm", "psm", "ibm", "cirm")
+LOSSES = ("mask", "sa", "sisdr")
+MODELS = ("dnn",)
+FEATURE_NORMS = ("utterance", "frequency")
+NOISE_KINDS = ("white", "pink", "brown", "hum", "clatter", "babble")
+SNR_RANGE = (-50.0, 60.0)  # dB: beyond this a mixture is all noise or all speech in float32
+MAX_LR = 1.0
+# fields that change how a run is carried out but not what it computes: a resumed run may change them
+RUN_ONLY = ("workers", "log_every", "checkpoint_every", "keep_checkpoints", "max_bad_steps")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (and hence a checkpoint).
+
+    Data: speech from ``speech`` and noise from ``noise`` (each a directory searched recursively
+    for .wav/.flac/.ogg, or a text file listing paths; ``None``: the shipped corpus's training
+    split, and noise generated from a key with the kinds ``noise_kinds``, ``noise_clips`` clips of
+    ``noise_seconds``), optionally room impulse responses from ``rir`` (files, at most
+    ``rir_seconds`` of each is used). Every example is a random crop of ``segment_seconds`` at
+    ``sr`` Hz, read lazily from its file (see :mod:`jaxspec.enhance.input_pipeline`) by
+    ``workers`` worker processes (0: in the training process). ``skip_bad_files`` skips
+    unreadable, empty or non-finite files (counted in the log) instead of stopping with an error.
+    On the device: one SNR per example from Uniform(``snr_low``, ``snr_high``) dB; with ``rir``
+    the speech is reverberated and the target is its early part (``jaxspec.early_rir``); with
+    ``augment`` speech gets a random gain (±6 dB) and noise a random smooth EQ (±6 dB).
+    Validation (``valid_speech`` and ``valid_noise``, both or neither): ``valid_clips`` fixed
+    mixtures, SI-SDR logged every ``log_every`` steps.
+    Front end: ``stft(n_fft, hop_length)`` with a Hann window; features: log power normalised per
+    utterance (``feature_norm="utterance"``) or per frequency (``"frequency"``), spliced with
+    ``context`` frames on each side. Model ``model`` (``"dnn"``: ``layers`` dense layers of
+    ``hidden`` units). Target ``target`` (irm/psm/ibm/cirm), loss ``loss`` (``"mask"``: MSE to the
+    target mask; ``"sa"``: signal approximation on compressed magnitudes; ``"sisdr"``: negative
+    SI-SDR of the iSTFT).
+    Optimiser: AdamW, peak ``lr`` after a linear warm-up of ``warmup_steps``, cosine decay to
+    ``lr * final_lr_ratio`` at ``steps``, weight decay ``weight_decay``, global-norm clipping at
+    ``clip_norm``. A step whose loss, gradient or updated parameters are not finite is skipped
+    (parameters and optimiser state unchanged) and logged; more than ``max_bad_steps`` skipped
+    steps in a row stop the run with an error, keeping the last finite checkpoint.
+    Checkpoints every ``checkpoint_every`` steps and at the end, the last ``keep_checkpoints`` kept.
+    """
+
+    seed: int = 0
+    steps: int = 1500
+    batch_size: int = 16
+    sr: int = 16000
+    segment_seconds: float = 1.0
+    n_fft: int = 512
+    hop_length: int = 128
+    context: int = 2
+    feature_norm: str = "utterance"
+    model: str = "dnn"
+    hidden: int = 256
+    layers: int = 3
+    target: str = "irm"
+    loss: str = "sa"
+    snr_low: float = -5.0
+    snr_high: float = 15.0
+    lr: float = 2e-3
+    warmup_steps: int = 100
+    final_lr_ratio: float = 0.02
+    weight_decay: float = 1e-4
+    clip_norm: float = 1.0
+    speech: str | None = None
+    noise: str | None = None
+    rir: str | None = None
+    rir_seconds: float = 1.0
+    valid_speech: str | None = None
+    valid_noise: str | None = None
+    valid_clips: int = 16
+    noise_kinds: tuple = NOISE_KINDS
+    noise_clips: int = 96
+    noise_seconds: float = 4.0
+    augment: bool = False
+    workers: int = 0
+    skip_bad_files: bool = False
+    max_bad_steps: int = 20
+    log_every: int = 50
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+
+    def __post_init__(self):
+        def bad(name, what, exc=ValueError):
+            raise exc(f"TrainConfig: {name} must be {what}, got {getattr(self, name)!r}")
+
+        def integer(name, minimum):
+            v = getattr(self, name)
+            what = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+            if not isinstance(v, numbers.Integral) or isinstance(v, bool):
+                bad(name, what, TypeError)
+            if v < minimum:
+                bad(name, what)
+            object.__setattr__(self, name, int(v))
+
+        def real(name, lo=None, hi=None, *, lo_open=False):
+            v = getattr(self, name)
+            if not isinstance(v, numbers.Real) or isinstance(v, bool):
+                bad(name, "a real number", TypeError)
+            v = float(v)
+            if not math.isfinite(v):
+                bad(name, "finite")
+            if lo is not None and (v <= lo if lo_open else v < lo):
+                bad(name, f"{'>' if lo_open else '>='} {lo:g}" + (f" and <= {hi:g}" if hi is not None else ""))
+            if hi is not None and v > hi:
+                bad(name, f"<= {hi:g}")
+            object.__setattr__(self, name, v)
+
+        for name in ("steps", "batch_size", "sr", "n_fft", "hop_length", "hidden", "layers", "noise_clips",
+                     "log_every", "checkpoint_every", "keep_checkpoints", "valid_clips", "max_bad_steps"):
+            integer(name, 1)
+        for name in ("context", "warmup_steps", "seed", "workers"):
+            integer(name, 0)
+        real("segment_seconds", 0.0, 60.0, lo_open=True)
+        real("noise_seconds", 0.0, 600.0, lo_open=True)
+        real("rir_seconds", 0.0, 10.0, lo_open=True)
+        real("lr", 0.0, MAX_LR, lo_open=True)
+        real("clip_norm", 0.0, lo_open=True)
+        real("weight_decay", 0.0, 1.0)
+        real("final_lr_ratio", 0.0, 1.0)
+        real("snr_low", *SNR_RANGE)
+        real("snr_high", *SNR_RANGE)
+        for name in ("augment", "skip_bad_files"):
+            if not isinstance(getattr(self, name), bool):
+                bad(name, "true or false", TypeError)
+        for name, allowed in (("target", TARGETS), ("loss", LOSSES), ("feature_norm", FEATURE_NORMS),
+                              ("model", MODELS)):
+            if getattr(self, name) not in allowed:
+                bad(name, f"one of {allowed}")
+        for name in ("speech", "noise", "rir", "valid_speech", "valid_noise"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, str) or not v):
+                bad(name, "a path (directory or list file) or null", TypeError)
+        if (self.valid_speech is None) != (self.valid_noise is None):
+            raise ValueError("TrainConfig: valid_speech and valid_noise go together (give both or neither), got "
+                             f"valid_speech={self.valid_speech!r}, valid_noise={self.valid_noise!r}")
+        kinds = self.noise_kinds
+        if isinstance(kinds, str) or not isinstance(kinds, (list, tuple)) or not kinds:
+            bad("noise_kinds", f"a non-empty list of names from {NOISE_KINDS}", TypeError)
+        for k in kinds:
+            if k not in NOISE_KINDS:
+                raise ValueError(f"TrainConfig: noise_kinds has {k!r}; allowed: {NOISE_KINDS}")
+        object.__setattr__(self, "noise_kinds", tuple(kinds))
+        if not self.snr_low <= self.snr_high:
+            bad("snr_high", f">= snr_low ({self.snr_low})")
+        if self.hop_length > self.n_fft:
+            bad("hop_length", f"<= n_fft ({self.n_fft})")
+        if self.n_fft > 8192:
+            bad("n_fft", "<= 8192")
+        from .. import windows
+
+        if not windows.check_nola("hann", n_fft=self.n_fft, hop_length=self.hop_length):
+            bad("hop_length", f"a hop at which a Hann window of {self.n_fft} samples can be inverted (NOLA)")
+
+    @property
+    def segment(self) -> int:
+        """Samples per training crop, rounded to a whole number of hops."""
+        return max(1, round(self.segment_seconds * self.sr / self.hop_length)) * self.hop_length
+
+    def same_run(self, other: "TrainConfig") -> bool:
+        """True when ``other`` trains the same parameters: equal except for :data:`RUN_ONLY` fields
+        (workers, logging and checkpoint cadence), which a resumed run may change."""
+        keep = {k: getattr(self, k) for k in RUN_ONLY}
+        return other.replace(**keep) == self
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["noise_kinds"] = list(self.noise_kinds)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, *, where: str = "TrainConfig") -> "TrainConfig":
+        if not isinstance(d, dict):
+            raise TypeError(f"{where}: a config must be a JSON object, got {type(d).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
+        return cls(**d)
+
+    def to_json(self, path: str) -> None:
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=1)
+        os.replace(tmp, path)
+
+    @classmethod
+    def from_json(cls, path: str) -> "TrainConfig":
+        """Read a config file; errors name the file (``OSError`` if unreadable, ``ValueError`` if invalid)."""
+        try:
+            with open(path, encoding="utf-8") as f:
+                d = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"config {path!r} is not valid JSON: {e}") from None
+        except OSError as e:
+            raise OSError(f"cannot read config {path!r}: {e.strerror or e}") from None
+        try:
+            return cls.from_dict(d, where=f"config {path!r}")
+        except (TypeError, ValueError) as e:
+            msg = str(e)
+            if not msg.startswith("config "):
+                msg = f"config {path!r}: {msg.removeprefix('TrainConfig: ')}"
+            raise type(e)(msg) from None

@@ -1,0 +1,498 @@
+"""Training the enhancement example: everything after the raw waveforms runs on the device.
+
+One ``nnx.jit`` step (:func:`make_train_step`) takes a batch of raw clean speech ``(batch, L_c)``,
+a batch of raw noise ``(batch, L_n)``, optionally one room impulse response per example, and a
+key, and does::
+
+    fit_length -> [reverb + early-reflection target] -> [augment: gain, EQ] -> random_mix
+    (SNR ~ Uniform(snr_low, snr_high) dB) -> prevent_clipping -> stft -> log power -> normalize
+    -> splice -> model -> mask -> loss -> AdamW update, skipped if anything is not finite
+
+The host side (:mod:`jaxspec.enhance.input_pipeline`) only reads crops of audio files, in grain
+worker processes. :func:`run` is the loop: a ``Mesh`` over every device with one ``"batch"`` axis
+(parameters replicated, the batch sharded; XLA inserts the gradient all-reduce), orbax
+checkpoints with the data iterator's state (:mod:`jaxspec.enhance.checkpoints`), a rich progress
+bar and a JSON-lines metrics log. The same code runs on one CPU, a GPU, a TPU slice or several
+hosts: call ``jax.distributed.initialize()`` first (``jaxspec train --coordinator ...``); each
+process then reads only its rows of every batch, assembled with
+``jax.make_array_from_process_local_data``.
+
+The run is deterministic for a seed: row ``r`` of step ``i`` comes from
+``np.random.default_rng([seed, i, r])`` and the step's device key is ``fold_in(key(seed), i)``,
+so a run resumed from a checkpoint ends with the same parameters as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+import jaxspec as js
+
+from . import checkpoints as ckpt
+from . import input_pipeline as ip
+from . import noise as _noise
+from .config import TrainConfig
+from .models import CIRM_C, CIRM_K, make_model
+
+LOG_EPS = 1e-8
+SA_POWER = 0.3
+VALID_SEED = 2**31 - 1
+
+
+class TrainingStopped(RuntimeError):
+    """Training could not go on (too many non-finite steps in a row); the last finite checkpoint is kept."""
+
+
+# ----------------------------------------------------------------------------- the model's front end
+
+def features(Y: jax.Array, cfg: TrainConfig) -> jax.Array:
+    """Model input from a mixture STFT: log power, normalised per utterance, spliced.
+
+    Args:
+      Y: complex STFT ``(..., freq, frames)``.
+      cfg: the config (``context``).
+
+    Returns:
+      ``(..., (2 * context + 1) * freq, frames)`` float32.
+    """
+    logpow = jnp.log(js.power(Y) + LOG_EPS)
+    axis = (-2, -1) if cfg.feature_norm == "utterance" else -1
+    return js.splice(js.normalize(logpow, axis=axis), left=cfg.context, right=cfg.context)
+
+
+def mask_to_estimate(Y: jax.Array, out: jax.Array, cfg: TrainConfig) -> jax.Array:
+    """Apply the model's output to the mixture STFT: real masks multiply, the cIRM is decompressed."""
+    if cfg.target == "cirm":
+        M = js.masks.cirm_decompress(jax.lax.complex(out[..., 0, :, :], out[..., 1, :, :]), K=CIRM_K, C=CIRM_C)
+        return js.masks.apply_mask(Y, M)
+    return js.masks.apply_mask(Y, out)
+
+
+def target_mask(S: jax.Array, N: jax.Array, cfg: TrainConfig) -> jax.Array:
+    """The training target in the model's output layout, from clean and noise STFTs."""
+    if cfg.target == "irm":
+        return js.masks.irm(S, N)
+    if cfg.target == "psm":
+        return js.masks.psm(S, N)
+    if cfg.target == "ibm":
+        return js.masks.ibm(S, N)
+    M = js.masks.cirm(S, N, K=CIRM_K, C=CIRM_C)
+    return jnp.stack([M.real, M.imag], axis=-3)
+
+
+def enhance_waveform(model, x: jax.Array, cfg: TrainConfig) -> tuple[jax.Array, jax.Array]:
+    """Enhance waveforms ``(..., samples)`` at ``cfg.sr``; returns ``(enhanced, model_output)``."""
+    Y = js.stft(x, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
+    out = model(features(Y, cfg))
+    S_hat = mask_to_estimate(Y, out, cfg)
+    return js.istft(S_hat, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=x.shape[-1]), out
+
+
+def loss_from_waves(model, clean: jax.Array, noise: jax.Array, mixture: jax.Array, cfg: TrainConfig) -> jax.Array:
+    """The scalar training loss for one batch of aligned clean / scaled noise / mixture waveforms."""
+    stft = lambda x: js.stft(x, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
+    Y, S = stft(mixture), stft(clean)
+    out = model(features(Y, cfg))
+    if cfg.loss == "mask":
+        return jnp.mean((out - target_mask(S, stft(noise), cfg)) ** 2)
+    S_hat = mask_to_estimate(Y, out, cfg)
+    if cfg.loss == "sa":
+        if cfg.target == "cirm":  # complex mask: compare compressed complex spectra
+            d = js.compress(S_hat, power=SA_POWER) - js.compress(S, power=SA_POWER)
+            return jnp.mean(d.real ** 2 + d.imag ** 2)
+        # real mask: compare compressed magnitudes (a phase-aware loss would push a real mask down
+        # by cos(phase error) ** (1 / SA_POWER) and over-suppress low-SNR speech)
+        d = js.compress(js.magnitude(S_hat), power=SA_POWER) - js.compress(js.magnitude(S), power=SA_POWER)
+        return jnp.mean(d * d)
+    s_hat = js.istft(S_hat, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=clean.shape[-1])
+    return -jnp.mean(js.si_sdr(clean, s_hat))
+
+
+def make_mixtures(key: jax.Array, clean_raw: jax.Array, noise_raw: jax.Array, cfg: TrainConfig,
+                  rir: jax.Array | None = None):
+    """The on-device data pipeline: crops, optional reverberation and augmentation, mixing at a
+    random SNR, clipping guard.
+
+    With ``rir`` ``(batch, rir_length)`` the speech is reverberated (``reverb(..., align=True)``)
+    and the returned clean target is its early part (``early_rir``: direct path and the first
+    50 ms of reflections), time-aligned with the mixture.
+
+    Returns ``(clean, scaled_noise, mixture)``, each ``(batch, cfg.segment)``.
+    """
+    k_c, k_n, k_m = jax.random.split(key, 3)
+    clean = js.fit_length(k_c, clean_raw, cfg.segment)
+    noise = js.fit_length(k_n, noise_raw, cfg.segment)
+    speech = clean
+    if rir is not None:
+        speech = js.reverb(clean, rir, align=True)
+        clean = js.reverb(clean, js.early_rir(rir, sr=cfg.sr), align=True)
+    if cfg.augment:
+        k_g, k_e = jax.random.split(jax.random.fold_in(key, 1))
+        g = 10.0 ** (jax.random.uniform(k_g, clean.shape[:-1] + (1,), minval=-6.0, maxval=6.0) / 20.0)
+        speech, clean = speech * g, clean * g
+        N = js.random_eq(k_e, js.stft(noise, n_fft=cfg.n_fft, hop_length=cfg.hop_length), max_db=6.0)
+        noise = js.istft(N, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=cfg.segment)
+    # the SNR is that of the (reverberant) speech the listener hears against the noise
+    mixture, noise, _ = js.random_mix(k_m, speech, noise, js.Uniform(cfg.snr_low, cfg.snr_high))
+    mixture, gain = js.prevent_clipping(mixture)
+    gain = jnp.reshape(gain, gain.shape + (1,) * (mixture.ndim - jnp.ndim(gain)))
+    return clean * gain, noise * gain, mixture
+def make_schedule(cfg: TrainConfig) -> optax.Schedule:
+    """Linear warm-up to ``cfg.lr``, then cosine decay to ``cfg.lr * cfg.final_lr_ratio`` at ``cfg.steps``."""
+    return optax.warmup_cosine_decay_schedule(
+        init_value=0.0, peak_value=cfg.lr, warmup_steps=min(cfg.warmup_steps, max(cfg.steps - 1, 0)),
+        decay_steps=max(cfg.steps, cfg.warmup_steps + 1), end_value=cfg.lr * cfg.final_lr_ratio)
+
+
+def make_optimizer(model, cfg: TrainConfig) -> nnx.Optimizer:
+    """AdamW on :func:`make_schedule`, after global-norm gradient clipping."""
+    tx = optax.chain(optax.clip_by_global_norm(cfg.clip_norm), optax.adamw(make_schedule(cfg), weight_decay=cfg.weight_decay))
+    return nnx.Optimizer(model, tx, wrt=nnx.Param)
+
+
+def _all_finite(tree) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+@functools.lru_cache(maxsize=8)
+def make_train_step(cfg: TrainConfig) -> Callable:
+    """``train_step(model, optimizer, clean_raw, noise_raw, key, rir=None) -> {"loss", "grad_norm", "ok"}``,
+    one ``nnx.jit``.
+
+    ``clean_raw`` ``(batch, L_c)`` and ``noise_raw`` ``(batch, L_n)`` are raw rows (longer ones
+    are cropped at random, shorter ones looped by ``fit_length``); ``rir`` ``(batch, rir_length)``
+    reverberates the speech. The model and optimiser are updated in place, unless the loss, the
+    gradient norm or any updated parameter is not finite: then the step is skipped (both keep
+    their previous state) and ``ok`` is False. Cached per config.
+    """
+
+    @nnx.jit
+    def train_step(model, optimizer, clean_raw, noise_raw, key, rir=None):
+        clean, noise, mixture = make_mixtures(key, clean_raw, noise_raw, cfg, rir)
+        loss, grads = nnx.value_and_grad(loss_from_waves)(model, clean, noise, mixture, cfg)
+        grad_norm = optax.tree.norm(grads)
+        snapshot = lambda tree: jax.tree.map(lambda x: x, nnx.state(tree))  # values now, not live variables
+        before_m, before_o = snapshot(model), snapshot(optimizer)
+        optimizer.update(model, grads)
+        after_m, after_o = nnx.state(model), nnx.state(optimizer)
+        ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & _all_finite(after_m)
+        keep = lambda new, old: jnp.where(ok, new, old)
+        nnx.update(model, jax.tree.map(keep, after_m, before_m))
+        nnx.update(optimizer, jax.tree.map(keep, after_o, before_o))
+        return {"loss": loss, "grad_norm": grad_norm, "ok": ok}
+
+    return train_step
+
+
+# ----------------------------------------------------------------------------- sharding
+
+def make_mesh(devices=None) -> jax.sharding.Mesh:
+    """A 1-D ``Mesh`` over ``devices`` (default: all, across hosts) with axis ``"batch"``."""
+    devices = jax.devices() if devices is None else devices
+    return jax.sharding.Mesh(np.asarray(devices), ("batch",))
+
+
+def replicate(tree, mesh: jax.sharding.Mesh):
+    """Place every array of an NNX graph (model, optimiser) replicated on ``mesh``, in place."""
+    state = nnx.state(tree)
+    state = jax.device_put(state, NamedSharding(mesh, P()))
+    nnx.update(tree, state)
+    return tree
+
+
+def shard_batch(x: np.ndarray, mesh: jax.sharding.Mesh) -> jax.Array:
+    """This process's rows of a batch as one global array sharded over ``"batch"``."""
+    return jax.make_array_from_process_local_data(NamedSharding(mesh, P("batch")), np.asarray(x))
+
+
+# ----------------------------------------------------------------------------- data sources
+
+def _speech_stream(corpus, sr: int, seconds: float = 60.0) -> np.ndarray:
+    """Up to ``seconds`` of speech (fixed crops) for generated babble."""
+    rng = np.random.default_rng(1234)
+    n = int(min(seconds, max(corpus.seconds, 1.0)) * sr)
+    chunk = min(n, 2 * sr)
+    return np.concatenate([corpus.crop(rng, chunk) for _ in range(max(1, n // chunk))])
+
+
+def noise_bank(cfg: TrainConfig, speech, *, key: jax.Array, n: int | None = None, seconds: float | None = None) -> np.ndarray:
+    """Generated noise rows ``(n, samples)`` of the kinds ``cfg.noise_kinds`` (babble from ``speech``)."""
+    n = cfg.noise_clips if n is None else n
+    samples = int(round((cfg.noise_seconds if seconds is None else seconds) * cfg.sr))
+    stream = jnp.asarray(_speech_stream(speech, cfg.sr))
+    bank = jax.jit(_noise.noise_bank, static_argnames=("n", "samples", "sr", "kinds"))(
+        key, stream, n=n, samples=samples, sr=cfg.sr, kinds=cfg.noise_kinds)
+    return np.asarray(bank)
+
+
+def build_sources(cfg: TrainConfig, *, log: Callable[[str], None] = print):
+    """``(speech, noise, rirs)`` for training: file corpora (or the shipped corpus and a generated
+    noise bank) and an optional :class:`~jaxspec.enhance.input_pipeline.RirSet`."""
+    skip = cfg.skip_bad_files
+    if cfg.speech is None:
+        files, _ = ip.scan(ip.shipped_speech("train"), what="shipped speech", log=log)
+        speech = ip.Corpus(files, sr=cfg.sr, what="shipped speech")
+    else:
+        speech = ip.Corpus.from_source(cfg.speech, sr=cfg.sr, skip_bad=skip, what="speech", log=log)
+    if cfg.noise is None:
+        bank = noise_bank(cfg, speech, key=jax.random.fold_in(jax.random.key(cfg.seed), 1 << 20))
+        noise = ip.ArrayCorpus(bank, sr=cfg.sr, what="generated noise")
+    else:
+        noise = ip.Corpus.from_source(cfg.noise, sr=cfg.sr, skip_bad=skip, what="noise", log=log)
+    rirs = None
+    if cfg.rir is not None:
+        rirs = ip.RirSet(cfg.rir, sr=cfg.sr, length=int(round(cfg.rir_seconds * cfg.sr)), skip_bad=skip, log=log)
+    return speech, noise, rirs
+
+
+def validation_set(cfg: TrainConfig, *, log: Callable[[str], None] = print):
+    """``(clean, noise, mixture)`` ``(valid_clips, segment)`` fixed mixtures from the validation
+    sources, at SNRs spread evenly over ``[snr_low, snr_high]``; None without validation sources."""
+    if cfg.valid_speech is None:
+        return None
+    speech = ip.Corpus.from_source(cfg.valid_speech, sr=cfg.sr, skip_bad=cfg.skip_bad_files, what="valid_speech", log=log)
+    noise = ip.Corpus.from_source(cfg.valid_noise, sr=cfg.sr, skip_bad=cfg.skip_bad_files, what="valid_noise", log=log)
+    b = ip.StepBatches(seed=cfg.seed, segment=cfg.segment, rows=range(cfg.valid_clips), speech=speech, noise=noise)(VALID_SEED)
+    snr = jnp.linspace(cfg.snr_low, cfg.snr_high, cfg.valid_clips)
+    mixture, noise = js.mix(jnp.asarray(b["clean"]), jnp.asarray(b["noise"]), snr)
+    return jnp.asarray(b["clean"]), noise, mixture
+
+
+# ----------------------------------------------------------------------------- the loop
+
+class _Interrupt:
+    """Turns SIGINT/SIGTERM into a flag the loop checks between steps (main thread only)."""
+
+    def __init__(self):
+        self.hit, self._old = None, {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.hit is not None:  # a second signal: stop at once
+            raise KeyboardInterrupt
+        self.hit = signum
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+
+class _Progress:
+    """A rich progress bar on a terminal; plain lines every ``every`` steps otherwise."""
+
+    def __init__(self, total: int, start: int, every: int, stream=None, enabled: bool = True):
+        self.total, self.every, self.stream = total, every, stream or sys.stdout
+        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.enabled = enabled
+        self.bar = None
+        if self.tty:
+            from rich.console import Console
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
+
+            self.bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[rate]:.1f} steps/s"), TextColumn("loss {task.fields[loss]}"),
+                                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                                console=Console(file=self.stream), transient=False)
+            self.task = self.bar.add_task("train", total=total, completed=start, rate=0.0, loss="-")
+            self.bar.start()
+
+    def update(self, step: int, loss: float, rate: float, final: bool = False) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.update(self.task, completed=step, rate=rate, loss=f"{loss:.4f}")
+        elif final or step % self.every == 0:
+            eta = (self.total - step) / rate if rate > 0 else float("nan")
+            print(f"step {step}/{self.total}  loss {loss:.4f}  {rate:.2f} steps/s  eta {eta:4.0f} s",
+                  file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _build(cfg: TrainConfig):
+    model = make_model(cfg, rngs=nnx.Rngs(cfg.seed))
+    return model, make_optimizer(model, cfg)
+
+
+def run(cfg: TrainConfig, workdir: str, *, resume: bool = True, until: int | None = None,
+        log: Callable[[str], None] = print, progress_stream=None) -> dict:
+    """Train ``cfg`` in ``workdir`` (created if needed), resuming from its latest usable checkpoint.
+
+    Args:
+      cfg: the run's configuration.
+      workdir: directory for ``checkpoints/``, ``metrics.jsonl`` and ``train_log.json``.
+      resume: continue from the checkpoint in ``workdir`` if there is one (its config must be ``cfg``).
+      until: stop (with a checkpoint) after this step instead of ``cfg.steps``; the schedule and the
+        data are still those of ``cfg.steps``, so a run resumed later continues exactly.
+      log: where status lines go.
+      progress_stream: where the progress bar goes (default stdout).
+
+    Returns:
+      ``{"model", "cfg", "step", "losses", "skipped", "steps_per_s", "seconds", "interrupted"}``.
+
+    Raises:
+      TrainingStopped: more than ``cfg.max_bad_steps`` non-finite steps in a row; the last finite
+        checkpoint is kept.
+      input_pipeline.BadAudioFile / ValueError / FileNotFoundError: bad data sources or config.
+      checkpoints.CheckpointError: the work directory's checkpoints are unusable or of another config.
+    """
+    os.makedirs(workdir, exist_ok=True)
+    mesh = make_mesh()
+    n_dev, pi, pc = mesh.devices.size, jax.process_index(), jax.process_count()
+    if cfg.batch_size % n_dev:
+        raise ValueError(f"batch_size ({cfg.batch_size}) must be a multiple of the device count ({n_dev})")
+    rows = ip.rows_for_process(cfg.batch_size, pi, pc)
+    if pi != 0:  # one process speaks for all
+        log = lambda s: None  # noqa: E731
+    speech, noise, rirs = build_sources(cfg, log=log)
+    valid = validation_set(cfg, log=log)
+
+    start, data_state = 0, {}
+    if resume and ckpt.steps(workdir):
+        model, optimizer, _, start, data_state = ckpt.restore_latest(workdir, _build, expect=cfg, log=log)
+        if pi == 0:
+            ckpt.set_aside_after(workdir, start, log=log)
+        log(f"resuming from step {start} in {workdir}")
+    else:
+        model, optimizer = _build(cfg)
+    replicate(model, mesh)
+    replicate(optimizer, mesh)
+    n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+    log(f"training {cfg.model} ({n_params / 1e6:.2f} M params, target {cfg.target}, loss {cfg.loss}) on "
+        f"{len(speech)} speech file(s) ({speech.seconds / 3600:.2f} h), {len(noise)} noise "
+        f"{'file(s)' if cfg.noise else 'clip(s) generated (' + '/'.join(cfg.noise_kinds) + ')'}"
+        + (f", {len(rirs)} RIR(s)" if rirs is not None else "")
+        + f"; batch {cfg.batch_size} x {cfg.segment / cfg.sr:.2f} s on {n_dev} {jax.devices()[0].platform} device(s)"
+        + (f" in {pc} processes" if pc > 1 else ""))
+
+    batches = ip.StepBatches(seed=cfg.seed, segment=cfg.segment, rows=rows, speech=speech, noise=noise, rirs=rirs)
+    if data_state.get("next_step", start) != start:
+        raise ckpt.CheckpointError(f"checkpoint of step {start} in {workdir!r} records data position "
+                                   f"{data_state.get('next_step')!r}; it was not written by this trainer")
+    it = iter(ip.make_dataset(batches, steps=cfg.steps, start=start, workers=cfg.workers))
+
+    step_fn = make_train_step(cfg)
+    schedule = make_schedule(cfg)
+    base_key = jax.random.key(cfg.seed)
+    stop = cfg.steps if until is None else max(start, min(int(until), cfg.steps))
+    main = pi == 0
+    progress = _Progress(cfg.steps, start, cfg.log_every, progress_stream, enabled=main)
+    metrics_path = os.path.join(workdir, "metrics.jsonl")
+    evaluate_valid = None
+    if valid is not None:
+        evaluate_valid = nnx.jit(lambda m, c, y: js.si_sdr(c, enhance_waveform(m, y, cfg)[0]))
+        noisy_sdr = float(jnp.mean(js.si_sdr(valid[0], valid[2])))
+    losses: list[tuple[int, float]] = []
+    skipped: list[int] = []
+    bad_run = 0
+    pending = []
+    t_start = time.perf_counter()
+    t_mark, s_mark = t_start, start
+    t_after_first = None
+    step = start
+    interrupted = False
+
+    def checkpoint(at: int) -> None:
+        ckpt.save(workdir, model, optimizer, cfg, at, data_state={"next_step": at})
+
+    with _Interrupt() as intr:
+        try:
+            while step < stop:
+                if intr.hit is not None:
+                    interrupted = True
+                    break
+                b = next(it)
+                rir = shard_batch(b["rir"], mesh) if "rir" in b else None
+                metrics = step_fn(model, optimizer, shard_batch(b["clean"], mesh), shard_batch(b["noise"], mesh),
+                                  jax.random.fold_in(base_key, step), rir)
+                step += 1
+                pending.append((step, metrics))
+                if step == start + 1:
+                    float(metrics["loss"])
+                    t_after_first = time.perf_counter()
+                last = step == stop
+                if step % cfg.log_every and step % cfg.checkpoint_every and not last:
+                    continue
+                vals = [(s, float(m["loss"]), float(m["grad_norm"]), bool(m["ok"])) for s, m in pending]
+                pending = []
+                for s, loss, _, ok in vals:
+                    if ok:
+                        losses.append((s, loss))
+                        bad_run = 0
+                    else:
+                        skipped.append(s)
+                        bad_run += 1
+                        if bad_run > cfg.max_bad_steps:
+                            raise TrainingStopped(
+                                f"training stopped: {bad_run} steps in a row (the last at step {s}) had a non-finite "
+                                f"loss, gradient or update and were skipped; the last finite checkpoint is kept in "
+                                f"{ckpt.checkpoint_dir(workdir)} (check the data, or lower lr / clip_norm)")
+                now = time.perf_counter()
+                rate = (step - s_mark) / max(now - t_mark, 1e-9)
+                t_mark, s_mark = now, step
+                good = [l for _, l, _, ok in vals if ok]
+                mean_loss = float(np.mean(good)) if good else float("nan")
+                progress.update(step, mean_loss, rate, final=last)
+                record = {"step": step, "loss": mean_loss if good else None,
+                          "grad_norm": float(np.mean([g for _, _, g, ok in vals if ok])) if good else None,
+                          "lr": float(schedule(step - 1)), "steps_per_s": rate,
+                          "audio_seconds_per_s": rate * cfg.batch_size * cfg.segment / cfg.sr,
+                          "skipped_steps": len(skipped)}
+                if evaluate_valid is not None:
+                    sdr = float(jnp.mean(evaluate_valid(model, valid[0], valid[2])))
+                    record.update(valid_si_sdr=sdr, valid_si_sdr_i=sdr - noisy_sdr)
+                if main:
+                    with open(metrics_path, "a", encoding="utf-8") as f:
+                        f.write(json.dumps(record) + "\n")
+                if step % cfg.checkpoint_every == 0 or last:
+                    checkpoint(step)
+        except KeyboardInterrupt:
+            interrupted = True
+        if interrupted:
+            if step > start or not ckpt.steps(workdir):
+                checkpoint(step)
+            log(f"interrupted at step {step}: checkpoint saved in {ckpt.checkpoint_dir(workdir)}; "
+                "run the same command again to resume")
+    progress.close()
+    if skipped:
+        log(f"skipped {len(skipped)} non-finite step(s), e.g. step {skipped[0]}")
+    seconds = time.perf_counter() - t_start
+    timed = step - start - 1
+    sps = timed / (time.perf_counter() - t_after_first) if t_after_first and timed > 0 else float("nan")
+    if main:
+        with open(os.path.join(workdir, "train_log.json"), "w") as f:
+            json.dump({"losses": losses, "skipped_steps": skipped, "steps_per_s": sps, "seconds": seconds,
+                       "devices": n_dev, "processes": pc, "step": step, "interrupted": interrupted}, f)
+    return {"model": model, "cfg": cfg, "step": step, "losses": losses, "skipped": skipped, "steps_per_s": sps,
+            "seconds": seconds, "interrupted": interrupted}
+
+
+def load(path: str, *, log: Callable[[str], None] = print):
+    """The model of the newest usable checkpoint under ``path``: ``(model, cfg, step)``."""
+    model, _, cfg, step, _ = ckpt.restore_latest(path, _build, log=log)
+    return model, cfg, step

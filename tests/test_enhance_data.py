@@ -1,0 +1,196 @@
+"""The example's input pipeline on a user corpus: ~50 generated files of mixed rates, lengths,
+channel counts and formats (two corrupt, one empty, one with a NaN sample), lazy crops, resampling,
+determinism, worker processes, and ``jaxspec train --speech/--noise/--rir`` on it."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from jaxspec import cli
+from jaxspec.enhance import input_pipeline as ip
+from jaxspec.enhance.config import TrainConfig
+
+RATES = (8000, 16000, 22050, 44100, 48000)
+
+
+def _tone(sr, seconds, f, channels, rng):
+    t = np.arange(int(seconds * sr)) / sr
+    x = 0.3 * np.sin(2 * np.pi * f * t) + 0.05 * rng.standard_normal(len(t))
+    x = np.stack([x * (1 + 0.1 * c) for c in range(channels)], axis=1) if channels > 1 else x
+    return x.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """speech/ (24 good files in nested dirs + 2 corrupt + 1 empty), noise/ (20 files + a NaN one
+    in float WAV), rir/ (4 files), and a list file naming some speech files by relative path."""
+    root = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(0)
+    for kind, n in (("speech", 24), ("noise", 20)):
+        for i in range(n):
+            sr = RATES[i % len(RATES)]
+            d = root / kind / f"group{i % 3}"
+            d.mkdir(parents=True, exist_ok=True)
+            ext = (".wav", ".flac", ".ogg")[i % 3]
+            seconds = (0.1, 0.4, 1.7, 3.0)[i % 4]  # some shorter than a crop: they are looped
+            x = _tone(sr, seconds, 200 + 40 * i, 1 + i % 2, rng)
+            sf.write(str(d / f"{kind}{i:02d}{ext}"), x, sr)
+    (root / "speech" / "corrupt1.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + bytes(100))
+    (root / "speech" / "corrupt2.flac").write_bytes(b"fLaC" + bytes(50))
+    sf.write(str(root / "speech" / "empty.wav"), np.zeros((0,), np.float32), 16000)
+    (root / "speech" / "notes.txt").write_text("not audio, not listed")
+    bad = _tone(16000, 1.0, 300, 1, rng)
+    bad[::700] = np.nan  # any crop finds one
+    (root / "badnoise").mkdir()
+    sf.write(str(root / "badnoise" / "nan.wav"), bad, 16000, subtype="FLOAT")
+    for i in range(4):
+        sr = RATES[i]
+        t = np.arange(int(0.3 * sr)) / sr
+        h = np.exp(-t / 0.05) * rng.standard_normal(len(t))
+        h[: int(0.002 * sr)] = 0.0
+        h[int(0.002 * sr)] = 3.0
+        (root / "rir").mkdir(exist_ok=True)
+        sf.write(str(root / "rir" / f"rir{i}.wav"), (h / 4).astype(np.float32), sr)
+    good = sorted(p for p in (root / "speech").rglob("*") if p.suffix in (".wav", ".flac", ".ogg") and "group" in str(p))
+    (root / "speech_list.txt").write_text("# my speech\n\n" + "\n".join(os.path.relpath(p, root) for p in good[:10]) + "\n")
+    return root
+
+
+def test_sources_index_headers_and_report_bad_files(corpus):
+    paths = ip.list_audio(str(corpus / "speech"))
+    assert len(paths) == 27 and all(p.endswith((".wav", ".flac", ".ogg")) for p in paths)
+    with pytest.raises(ip.BadAudioFile, match=r"corrupt1\.wav.*--skip-bad-files"):
+        ip.scan(paths)
+    logs = []
+    files, skipped = ip.scan(paths, skip_bad=True, log=logs.append)
+    assert len(files) == 24 and sorted(os.path.basename(p) for p, _ in skipped) == ["corrupt1.wav", "corrupt2.flac", "empty.wav"]
+    assert "skipped 3 bad file(s) of 27" in logs[0]
+    assert {f.sr for f in files} == set(RATES) and {f.channels for f in files} == {1, 2}
+    listed = ip.list_audio(str(corpus / "speech_list.txt"))
+    assert len(listed) == 10 and all(os.path.isfile(p) for p in listed)
+    with pytest.raises(FileNotFoundError, match="no such directory or list file"):
+        ip.list_audio(str(corpus / "nowhere"))
+    (corpus / "emptydir").mkdir(exist_ok=True)
+    with pytest.raises(ValueError, match="has no audio files"):
+        ip.list_audio(str(corpus / "emptydir"))
+
+
+def test_crops_are_lazy_resampled_mono_and_deterministic(corpus, monkeypatch):
+    c = ip.Corpus.from_source(str(corpus / "speech"), sr=16000, skip_bad=True, log=lambda s: None)
+    reads = []
+    real_read = sf.read
+    monkeypatch.setattr(sf, "read", lambda *a, **k: (reads.append(k.get("frames", -1)), real_read(*a, **k))[1])
+    a = c.crop(np.random.default_rng([0, 1]), 4000)
+    b = c.crop(np.random.default_rng([0, 1]), 4000)
+    assert a.shape == (4000,) and a.dtype == np.float32 and np.all(np.isfinite(a))
+    np.testing.assert_array_equal(a, b)
+    # long files are read in part: never more than the crop (at the file's rate) plus a small margin
+    longest = max(f.frames for f in c.files)
+    for _ in range(40):
+        c.crop(np.random.default_rng(len(reads)), 4000)
+    assert all(r == -1 or r <= 4000 * 48000 // 16000 + 128 for r in reads), reads
+    assert max(r for r in reads) < longest
+    # resampling keeps a tone's frequency: a 22.05 kHz 1 kHz tone read at 16 kHz
+    sf.write(str(corpus / "tone.wav"), (0.5 * np.sin(2 * np.pi * 1000 * np.arange(22050) / 22050)).astype(np.float32), 22050)
+    t = ip.Corpus(ip.scan([str(corpus / "tone.wav")])[0], sr=16000)
+    x = t.crop(np.random.default_rng(0), 8000)
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    assert abs(np.argmax(spec) * 16000 / len(x) - 1000) <= 2
+    os.remove(corpus / "tone.wav")
+
+
+def test_non_finite_samples_are_an_error_naming_the_file_or_skipped(corpus):
+    c = ip.Corpus.from_source(str(corpus / "badnoise"), sr=16000)
+    with pytest.raises(ip.BadAudioFile, match=r"nan\.wav: holds NaN or infinite samples"):
+        c.crop(np.random.default_rng(0), 2000)
+    # with skip_bad the file is left out (with a warning) and another one is read
+    mixed = ip.Corpus(ip.scan([str(corpus / "badnoise" / "nan.wav"), str(corpus / "noise" / "group0" / "noise00.wav")])[0],
+                      sr=16000, skip_bad=True)
+    with pytest.warns(UserWarning, match="skipping.*nan.wav"):
+        x = np.stack([mixed.crop(np.random.default_rng(i), 2000) for i in range(8)])
+    assert np.all(np.isfinite(x)) and list(mixed.skipped) == [str(corpus / "badnoise" / "nan.wav")]
+
+
+def test_step_batches_are_per_row_deterministic_and_split_over_processes(corpus):
+    sp = ip.Corpus.from_source(str(corpus / "speech"), sr=8000, skip_bad=True, log=lambda s: None)
+    no = ip.Corpus.from_source(str(corpus / "noise"), sr=8000)
+    rirs = ip.RirSet(str(corpus / "rir"), sr=8000, length=1600)
+    assert rirs.rirs.shape == (4, 1600) and np.allclose(np.max(np.abs(rirs.rirs), axis=1), 1.0)
+    whole = ip.StepBatches(seed=3, segment=1000, rows=range(4), speech=sp, noise=no, rirs=rirs)(7)
+    halves = [ip.StepBatches(seed=3, segment=1000, rows=ip.rows_for_process(4, p, 2), speech=sp, noise=no, rirs=rirs)(7)
+              for p in range(2)]
+    for k in ("clean", "noise", "rir"):
+        np.testing.assert_array_equal(whole[k], np.concatenate([h[k] for h in halves]))
+    other = ip.StepBatches(seed=3, segment=1000, rows=range(4), speech=sp, noise=no)(8)
+    assert not np.array_equal(whole["clean"], other["clean"])
+    with pytest.raises(ValueError, match="multiple of the process count"):
+        ip.rows_for_process(6, 0, 4)
+
+
+def test_grain_pipeline_with_workers_matches_in_process_and_starts_anywhere(corpus):
+    sp = ip.Corpus.from_source(str(corpus / "speech"), sr=8000, skip_bad=True, log=lambda s: None)
+    no = ip.Corpus.from_source(str(corpus / "noise"), sr=8000)
+    batches = ip.StepBatches(seed=0, segment=800, rows=range(2), speech=sp, noise=no)
+    inproc = [b["clean"] for b in ip.make_dataset(batches, steps=6)]
+    workers = [b["clean"] for b in ip.make_dataset(batches, steps=6, workers=2)]
+    resumed = [b["clean"] for b in ip.make_dataset(batches, steps=6, start=4)]
+    assert len(inproc) == len(workers) == 6 and len(resumed) == 2
+    for a, b in zip(inproc, workers):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(inproc[4:], resumed):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tmp_path_factory):
+    cfg = TrainConfig(steps=3, batch_size=2, sr=8000, segment_seconds=0.25, n_fft=128, hop_length=32, context=1,
+                      hidden=16, layers=1, warmup_steps=1, log_every=1, checkpoint_every=3, rir_seconds=0.2)
+    p = str(tmp_path_factory.mktemp("cfg") / "tiny.json")
+    cfg.to_json(p)
+    return p
+
+
+def test_train_on_a_user_corpus_with_rirs_and_validation(corpus, tiny_config, tmp_path, capsys):
+    wd = str(tmp_path / "run")
+    args = ["train", "--config", tiny_config, "--workdir", wd, "--speech", str(corpus / "speech"),
+            "--noise", str(corpus / "noise"), "--rir", str(corpus / "rir")]
+    # the corrupt files stop the run with one line naming the first of them
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "corrupt1.wav" in err and "--skip-bad-files" in err
+    assert cli.main(args + ["--skip-bad-files", "--valid-speech", str(corpus / "speech_list.txt"),
+                            "--valid-noise", str(corpus / "noise")]) == 0
+    out = capsys.readouterr().out
+    assert "skipped 3 bad file(s) of 27" in out and "4 RIR(s)" in out
+    with open(os.path.join(wd, "metrics.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+    assert [r["step"] for r in records] == [1, 2, 3] and records[-1]["lr"] > 0
+    for r in records:
+        assert np.isfinite(r["loss"]) and np.isfinite(r["grad_norm"]) and r["lr"] >= 0
+        assert np.isfinite(r["valid_si_sdr"]) and r["audio_seconds_per_s"] > 0 and r["skipped_steps"] == 0
+    assert os.listdir(os.path.join(wd, "checkpoints")) == ["3"]
+
+
+@pytest.mark.parametrize("source,match", [
+    ("nowhere", "speech .*nowhere.*: no such directory or list file"),
+    ("emptydir", "speech .*emptydir.* has no audio files"),
+])
+def test_missing_or_empty_sources_are_one_line_errors(corpus, tiny_config, tmp_path, capsys, source, match):
+    (corpus / "emptydir").mkdir(exist_ok=True)
+    assert cli.main(["train", "--config", tiny_config, "--workdir", str(tmp_path / "w"),
+                     "--speech", str(corpus / source)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert __import__("re").search(match, err), err
+
+
+def test_nan_noise_file_stops_with_its_name(corpus, tiny_config, tmp_path, capsys):
+    assert cli.main(["train", "--config", tiny_config, "--workdir", str(tmp_path / "w"),
+                     "--noise", str(corpus / "badnoise")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "nan.wav: holds NaN or infinite samples" in err
