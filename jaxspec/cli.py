@@ -7,7 +7,8 @@ console script. A thin layer over :mod:`jaxspec.enhance`:
     jaxspec train --workdir DIR [--config FILE] [--steps N] [--speech SRC --noise SRC [--rir SRC]]
                   [--valid-speech SRC --valid-noise SRC] [--workers N] [--skip-bad-files]
                   [--coordinator HOST:PORT --num-processes N --process-id I]
-    jaxspec enhance IN.wav -o OUT.wav [--checkpoint DIR]
+    jaxspec enhance IN.wav -o OUT.wav [--checkpoint DIR] [--griffin-lim N]
+    jaxspec make-pairs --out DIR --examples N [--config FILE] [--speech/--noise/--rir SRC]
 
 Every error in what the user gave (arguments, config, data, checkpoint, files) is one line on
 stderr and exit status 2; a run stopped by non-finite training is 1; an interrupted run (Ctrl-C,
@@ -147,11 +148,14 @@ def _demo(args: argparse.Namespace) -> int:
     cfg = _load_config(args.config, steps=args.steps)
     out = args.out
     os.makedirs(out, exist_ok=True)
-    print(f"jaxspec demo: training a frame-wise DNN mask estimator for {cfg.steps} steps, then evaluating on the "
-          f"held-out set (output in {out}/)")
+    what = {"dnn": "a frame-wise DNN", "unet": "a U-Net"}[cfg.model]
+    print(f"jaxspec demo: training {what} mask estimator ({cfg.task}) for {cfg.steps} steps, then evaluating on "
+          f"the held-out set (output in {out}/)")
     res = train.run(cfg, out, resume=False)
     t_train = time.perf_counter() - t0
     print(f"trained in {t_train:.0f} s ({res['steps_per_s']:.2f} steps/s); evaluating ...")
+    if cfg.task != "denoise":
+        return _demo_dereverb(res["model"], cfg, out, args, t0, t_train, res)
     snrs = (0.0, 5.0)
     ev = evaluate.evaluate(res["model"], cfg, snrs=snrs, n_clips=args.eval_clips, with_pesq=not args.no_pesq)
     ex = ev.pop("examples")
@@ -182,6 +186,39 @@ def _demo(args: argparse.Namespace) -> int:
                    "steps_per_s": res["steps_per_s"], "total_seconds": total}, f, indent=1)
     print(f"wrote {out}/metrics.json, {wav_dir}/ex*_*.wav" + (f", {fig}" if made else "")
           + f"; checkpoint in {out}/checkpoints (used by `jaxspec enhance`). Total {total:.0f} s.")
+    return 0
+
+
+def _demo_dereverb(model, cfg, out, args, t0, t_train, res) -> int:
+    import json
+    import os
+    import time
+
+    import numpy as np
+
+    import jaxspec as js
+
+    from .enhance import evaluate
+
+    ev = evaluate.evaluate_dereverb(model, cfg, n_clips=args.eval_clips)
+    ex = ev.pop("examples")
+    print(f"held-out speech, unseen RIR family (RT60 {ev['rt60'][0]:.1f}-{ev['rt60'][-1]:.1f} s), against the "
+          "early-reflection target:")
+    print(f"  {'method':<18} {'SI-SDR':>7} {'SI-SDRi':>8} {'STOI':>6}")
+    for name in evaluate.DEREVERB_METHODS:
+        d = ev[name]
+        print(f"  {name:<18} {d['si_sdr']:7.2f} {d['si_sdr_i']:8.2f} {d['stoi']:6.3f}")
+    wav_dir = os.path.join(out, "wavs")
+    os.makedirs(wav_dir, exist_ok=True)
+    for i in range(min(3, len(ex["lengths"]))):
+        n = int(ex["lengths"][i])
+        for name in ("target",) + evaluate.DEREVERB_METHODS:
+            js.save(os.path.join(wav_dir, f"ex{i}_{name}.wav"), np.clip(ex[name][i][:n], -1, 1), cfg.sr)
+    total = time.perf_counter() - t0
+    with open(os.path.join(out, "metrics.json"), "w") as f:
+        json.dump({"config": cfg.to_dict(), "metrics": ev, "train_seconds": t_train,
+                   "steps_per_s": res["steps_per_s"], "total_seconds": total}, f, indent=1)
+    print(f"wrote {out}/metrics.json and {wav_dir}/ex*_*.wav; checkpoints in {out}/checkpoints. Total {total:.0f} s.")
     return 0
 
 
@@ -223,9 +260,19 @@ def _enhance(args: argparse.Namespace) -> int:
     from .enhance import evaluate, train
 
     model, cfg, step = train.load(args.checkpoint, log=lambda s: print(s, file=sys.stderr))
-    info = evaluate.enhance_file(model, cfg, args.input, args.output)
+    info = evaluate.enhance_file(model, cfg, args.input, args.output, griffin_lim=args.griffin_lim)
     print(f"enhanced {args.input} ({info['channels']} channel(s), {info['seconds']:.2f} s at {info['sr']} Hz) with "
           f"the checkpoint at step {step} -> {args.output}")
+    return 0
+
+
+def _make_pairs(args: argparse.Namespace) -> int:
+    from .enhance import pairs
+
+    cfg = _load_config(args.config, speech=args.speech, noise=args.noise, rir=args.rir)
+    h = pairs.write(args.out, cfg, examples=args.examples, shard_size=args.shard_size)
+    print(f"wrote {h['examples']} pairs ({cfg.task}, n_fft {cfg.n_fft}, hop {cfg.hop_length}, {cfg.segment_seconds:g} s) "
+          f"in {len(h['shards'])} shard(s) to {args.out}; train on them with \"pairs\": \"{args.out}\" in the config")
     return 0
 
 
@@ -286,7 +333,20 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("input", help="input audio file (anything soundfile reads)")
     en.add_argument("-o", "--output", required=True, help="output file (format from the extension)")
     en.add_argument("--checkpoint", default=DEFAULT_OUT, help=f"work directory of a training run (default {DEFAULT_OUT}/, from `jaxspec demo`)")
+    en.add_argument("--griffin-lim", type=_count, default=0, metavar="N",
+                    help="estimate the phase with N Griffin-Lim iterations from the enhanced magnitude "
+                         "(default 0: keep the input's phase)")
     en.set_defaults(func=_enhance)
+
+    mp = sub.add_parser("make-pairs", help="write a dataset of (input, target) spectrogram pairs for training with pairs=DIR")
+    mp.add_argument("--out", required=True, help="directory for pairs.json and the .npy shards")
+    mp.add_argument("--examples", type=_positive_int, required=True, help="number of pairs")
+    mp.add_argument("--config", default=None, help="a TrainConfig JSON file (task, STFT, sources)")
+    mp.add_argument("--speech", default=None, help=f"speech: {src} (default: the shipped corpus)")
+    mp.add_argument("--noise", default=None, help=f"noise: {src} (default: generated)")
+    mp.add_argument("--rir", default=None, help=f"room impulse responses: {src} (default: synthetic for dereverb tasks)")
+    mp.add_argument("--shard-size", type=_positive_int, default=256, help="pairs per shard (default 256)")
+    mp.set_defaults(func=_make_pairs)
     return p
 
 

@@ -151,18 +151,19 @@ def _resolve(path: str) -> str | None:
     return None
 
 
-def set_aside_after(workdir: str, step: int, *, log: Callable[[str], None] = print) -> None:
-    """Move the checkpoints newer than ``step`` (the unusable ones a restore passed over) to
-    ``WORKDIR/checkpoints-unusable/`` so that a resumed run can write those steps again."""
+def set_aside_after(workdir: str, step: int, *, log: Callable[[str], None] = print, reason: str = "unusable") -> None:
+    """Move the checkpoints newer than ``step`` to ``WORKDIR/checkpoints-<reason>/`` so that a run
+    can write those steps again: the unusable ones a restore passed over, or (``step=-1``) all of
+    them when a run starts from scratch. Nothing is deleted."""
     d = _resolve(workdir)
     if d is None:
         return
     for s in steps(d):
         if s > step:
-            dest = os.path.join(os.path.dirname(d), CHECKPOINT_DIR + "-unusable", f"{s}-{int(time.time())}")
+            dest = os.path.join(os.path.dirname(d), f"{CHECKPOINT_DIR}-{reason}", f"{s}-{time.time_ns()}")
             os.makedirs(os.path.dirname(dest), exist_ok=True)
             os.replace(os.path.join(d, str(s)), dest)
-            log(f"moved the unusable checkpoint of step {s} to {dest}")
+            log(f"moved the {reason} checkpoint of step {s} to {dest}")
 
 
 def _check_against(tree, template, where: str) -> None:

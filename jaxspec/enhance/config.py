@@ -19,7 +19,8 @@ from typing import Any
 
 TARGETS = ("irm", "psm", "ibm", "cirm")
 LOSSES = ("mask", "sa", "sisdr")
-MODELS = ("dnn",)
+MODELS = ("dnn", "unet")
+TASKS = ("denoise", "dereverb", "denoise+dereverb")
 FEATURE_NORMS = ("utterance", "frequency")
 NOISE_KINDS = ("white", "pink", "brown", "hum", "clatter", "babble")
 SNR_RANGE = (-50.0, 60.0)  # dB: beyond this a mixture is all noise or all speech in float32
@@ -43,12 +44,18 @@ class TrainConfig:
     On the device: one SNR per example from Uniform(``snr_low``, ``snr_high``) dB; with ``rir``
     the speech is reverberated and the target is its early part (``jaxspec.early_rir``); with
     ``augment`` speech gets a random gain (±6 dB) and noise a random smooth EQ (±6 dB).
+    Task ``task``: ``"denoise"``; ``"dereverb"``: the speech is reverberated by a synthetic RIR
+    drawn on the device per example (RT60 Uniform(``rt60_low``, ``rt60_high``) s, direct-to-
+    reverberant ratio Uniform(``drr_low``, ``drr_high``) dB; or an RIR from ``rir``) and the target
+    is its direct path plus early reflections, with no noise; ``"denoise+dereverb"``: both, noise
+    added to the reverberant speech. ``pairs``: train from a directory of precomputed spectrogram
+    pairs (:mod:`jaxspec.enhance.pairs`) instead of audio sources.
     Validation (``valid_speech`` and ``valid_noise``, both or neither): ``valid_clips`` fixed
     mixtures, SI-SDR logged every ``log_every`` steps.
     Front end: ``stft(n_fft, hop_length)`` with a Hann window; features: log power normalised per
     utterance (``feature_norm="utterance"``) or per frequency (``"frequency"``), spliced with
-    ``context`` frames on each side. Model ``model`` (``"dnn"``: ``layers`` dense layers of
-    ``hidden`` units). Target ``target`` (irm/psm/ibm/cirm), loss ``loss`` (``"mask"``: MSE to the
+    ``context`` frames on each side (the U-Net takes no splicing). Model ``model`` (``"dnn"``:
+    ``layers`` dense layers of ``hidden`` units; ``"unet"``: a 2-D U-Net with ``unet_channels``). Target ``target`` (irm/psm/ibm/cirm), loss ``loss`` (``"mask"``: MSE to the
     target mask; ``"sa"``: signal approximation on compressed magnitudes; ``"sisdr"``: negative
     SI-SDR of the iSTFT).
     Optimiser: AdamW, peak ``lr`` after a linear warm-up of ``warmup_steps``, cosine decay to
@@ -60,6 +67,7 @@ class TrainConfig:
     """
 
     seed: int = 0
+    task: str = "denoise"
     steps: int = 1500
     batch_size: int = 16
     sr: int = 16000
@@ -71,6 +79,7 @@ class TrainConfig:
     model: str = "dnn"
     hidden: int = 256
     layers: int = 3
+    unet_channels: tuple = (16, 32, 64)
     target: str = "irm"
     loss: str = "sa"
     snr_low: float = -5.0
@@ -84,6 +93,11 @@ class TrainConfig:
     noise: str | None = None
     rir: str | None = None
     rir_seconds: float = 1.0
+    rt60_low: float = 0.2
+    rt60_high: float = 1.0
+    drr_low: float = -9.0
+    drr_high: float = 6.0
+    pairs: str | None = None
     valid_speech: str | None = None
     valid_noise: str | None = None
     valid_clips: int = 16
@@ -136,16 +150,28 @@ class TrainConfig:
         real("clip_norm", 0.0, lo_open=True)
         real("weight_decay", 0.0, 1.0)
         real("final_lr_ratio", 0.0, 1.0)
+        real("rt60_low", 0.05, 3.0)
+        real("rt60_high", 0.05, 3.0)
+        real("drr_low", -20.0, 40.0)
+        real("drr_high", -20.0, 40.0)
+        for lo, hi in (("rt60_low", "rt60_high"), ("drr_low", "drr_high")):
+            if getattr(self, lo) > getattr(self, hi):
+                bad(hi, f">= {lo} ({getattr(self, lo)})")
         real("snr_low", *SNR_RANGE)
         real("snr_high", *SNR_RANGE)
         for name in ("augment", "skip_bad_files"):
             if not isinstance(getattr(self, name), bool):
                 bad(name, "true or false", TypeError)
         for name, allowed in (("target", TARGETS), ("loss", LOSSES), ("feature_norm", FEATURE_NORMS),
-                              ("model", MODELS)):
+                              ("model", MODELS), ("task", TASKS)):
             if getattr(self, name) not in allowed:
                 bad(name, f"one of {allowed}")
-        for name in ("speech", "noise", "rir", "valid_speech", "valid_noise"):
+        ch = self.unet_channels
+        if isinstance(ch, str) or not isinstance(ch, (list, tuple)) or len(ch) < 2 or not all(
+                isinstance(c, numbers.Integral) and not isinstance(c, bool) and 1 <= c <= 1024 for c in ch):
+            bad("unet_channels", "a list of >= 2 channel counts in [1, 1024]", TypeError)
+        object.__setattr__(self, "unet_channels", tuple(int(c) for c in ch))
+        for name in ("speech", "noise", "rir", "valid_speech", "valid_noise", "pairs"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, str) or not v):
                 bad(name, "a path (directory or list file) or null", TypeError)
@@ -187,6 +213,7 @@ class TrainConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["noise_kinds"] = list(self.noise_kinds)
+        d["unet_channels"] = list(self.unet_channels)
         return d
 
     @classmethod

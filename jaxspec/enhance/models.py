@@ -1,7 +1,8 @@
 """Flax NNX mask estimators of the enhancement example.
 
 ``MaskDNN`` is the classic frame-wise DNN (Wang & Wang's IRM-estimating DNN): spliced, normalised
-log-magnitude frames in, one mask frame out. :func:`make_model` builds the model a
+log-magnitude frames in, one mask frame out. ``MaskUNet`` is a small 2-D U-Net over the whole
+(freq, frames) plane, for dereverberation, where a mask needs a long stretch of time. :func:`make_model` builds the model a
 :class:`~jaxspec.enhance.config.TrainConfig` names.
 """
 
@@ -66,9 +67,74 @@ def n_features(cfg) -> int:
     return (2 * cfg.context + 1) * (cfg.n_fft // 2 + 1)
 
 
-def make_model(cfg, *, rngs: nnx.Rngs) -> MaskDNN:
-    """The model ``cfg`` (a :class:`~jaxspec.enhance.config.TrainConfig`) names, freshly initialised."""
-    if cfg.model != "dnn":
-        raise ValueError(f"make_model: unknown model {cfg.model!r}")
-    return MaskDNN(n_features(cfg), cfg.n_fft // 2 + 1, hidden=cfg.hidden, layers=cfg.layers,
-                   head="cirm" if cfg.target == "cirm" else "sigmoid", rngs=rngs)
+def make_model(cfg, *, rngs: nnx.Rngs) -> nnx.Module:
+    """The model ``cfg`` (a :class:`~jaxspec.enhance.config.TrainConfig`) names, freshly initialised:
+    ``"dnn"`` (:class:`MaskDNN`) or ``"unet"`` (:class:`MaskUNet`, ``unet_channels``)."""
+    head = "cirm" if cfg.target == "cirm" else "sigmoid"
+    if cfg.model == "dnn":
+        return MaskDNN(n_features(cfg), cfg.n_fft // 2 + 1, hidden=cfg.hidden, layers=cfg.layers, head=head, rngs=rngs)
+    if cfg.model == "unet":
+        return MaskUNet(cfg.n_fft // 2 + 1, channels=cfg.unet_channels, head=head, rngs=rngs)
+    raise ValueError(f"make_model: unknown model {cfg.model!r}")
+
+
+class MaskUNet(nnx.Module):
+    """A small 2-D U-Net over ``(freq, frames)`` (channels-last convolutions), mask out.
+
+    ``levels`` encoder stages, each a 3x3 convolution with stride 2 in frequency and time (the
+    receptive field grows to tens of frames: what dereverberation needs) and a 3x3 convolution;
+    the decoder mirrors them with transposed convolutions and skip connections. Inputs are padded
+    to a multiple of ``2 ** levels`` in both axes and the output cropped back, so any STFT size
+    works.
+
+    Args:
+      n_freq: mask bins per frame (``n_fft // 2 + 1``).
+      channels: channels per level, e.g. ``(16, 32, 64)``.
+      in_channels: feature channels per bin (1: normalised log power).
+      head: ``"sigmoid"`` (real masks in [0, 1]) or ``"cirm"`` (two channels, ``CIRM_K * tanh``).
+      rngs: ``nnx.Rngs``.
+
+    Call:
+      ``model(features)`` with ``features`` ``(..., freq, frames)`` (one channel) or
+      ``(..., freq, frames, in_channels)`` returns the mask ``(..., n_freq, frames)`` for the
+      sigmoid head, ``(..., 2, n_freq, frames)`` for ``"cirm"``.
+    """
+
+    def __init__(self, n_freq: int, *, channels: tuple = (16, 32, 64), in_channels: int = 1, head: str = "sigmoid",
+                 rngs: nnx.Rngs):
+        if head not in ("sigmoid", "cirm"):
+            raise ValueError(f"MaskUNet: head must be 'sigmoid' or 'cirm', got {head!r}")
+        channels = tuple(int(c) for c in channels)
+        if len(channels) < 2 or min(channels) < 1:
+            raise ValueError(f"MaskUNet: channels must list >= 2 positive widths, got {channels}")
+        self.n_freq, self.head, self.in_channels = n_freq, head, in_channels
+        self.levels = len(channels) - 1
+        conv = lambda a, b, **kw: nnx.Conv(a, b, kernel_size=(3, 3), padding="SAME", rngs=rngs, **kw)
+        self.stem = conv(in_channels, channels[0])
+        self.down = nnx.List([conv(a, b, strides=(2, 2)) for a, b in zip(channels[:-1], channels[1:])])
+        self.down_mix = nnx.List([conv(b, b) for b in channels[1:]])
+        self.up = nnx.List([nnx.ConvTranspose(b, a, kernel_size=(3, 3), strides=(2, 2), padding="SAME", rngs=rngs)
+                            for a, b in zip(channels[:-1], channels[1:])])
+        self.up_mix = nnx.List([conv(2 * a, a) for a in channels[:-1]])
+        self.out = nnx.Conv(channels[0], 2 if head == "cirm" else 1, kernel_size=(1, 1), rngs=rngs)
+
+    def __call__(self, features: jax.Array) -> jax.Array:
+        x = features[..., None] if self.in_channels == 1 and features.shape[-1] != 1 else features
+        batch = x.shape[:-3]
+        F, T = x.shape[-3], x.shape[-2]
+        x = x.reshape((-1,) + x.shape[-3:])
+        m = 2 ** self.levels
+        x = jnp.pad(x, ((0, 0), (0, -F % m), (0, -T % m), (0, 0)))
+        h = jax.nn.gelu(self.stem(x))
+        skips = []
+        for down, mix in zip(self.down, self.down_mix):
+            skips.append(h)
+            h = jax.nn.gelu(mix(jax.nn.gelu(down(h))))
+        for up, mix, skip in zip(reversed(self.up), reversed(self.up_mix), reversed(skips)):
+            h = jax.nn.gelu(up(h))
+            h = jax.nn.gelu(mix(jnp.concatenate([h, skip], axis=-1)))
+        y = self.out(h)[:, :F, :T, :]  # (n, F, T, c)
+        y = y.reshape(batch + y.shape[1:])
+        if self.head == "sigmoid":
+            return jax.nn.sigmoid(y[..., 0])
+        return CIRM_K * jnp.tanh(jnp.moveaxis(y, -1, -3))  # (..., 2, F, T)

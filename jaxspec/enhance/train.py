@@ -68,11 +68,13 @@ def features(Y: jax.Array, cfg: TrainConfig) -> jax.Array:
       cfg: the config (``context``).
 
     Returns:
-      ``(..., (2 * context + 1) * freq, frames)`` float32.
+      ``(..., (2 * context + 1) * freq, frames)`` float32; ``(..., freq, frames)`` (no splicing)
+      for the U-Net, which sees the whole plane.
     """
     logpow = jnp.log(js.power(Y) + LOG_EPS)
     axis = (-2, -1) if cfg.feature_norm == "utterance" else -1
-    return js.splice(js.normalize(logpow, axis=axis), left=cfg.context, right=cfg.context)
+    x = js.normalize(logpow, axis=axis)
+    return x if cfg.model == "unet" else js.splice(x, left=cfg.context, right=cfg.context)
 
 
 def mask_to_estimate(Y: jax.Array, out: jax.Array, cfg: TrainConfig) -> jax.Array:
@@ -103,13 +105,12 @@ def enhance_waveform(model, x: jax.Array, cfg: TrainConfig) -> tuple[jax.Array, 
     return js.istft(S_hat, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=x.shape[-1]), out
 
 
-def loss_from_waves(model, clean: jax.Array, noise: jax.Array, mixture: jax.Array, cfg: TrainConfig) -> jax.Array:
-    """The scalar training loss for one batch of aligned clean / scaled noise / mixture waveforms."""
-    stft = lambda x: js.stft(x, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
-    Y, S = stft(mixture), stft(clean)
+def loss_from_stfts(model, Y: jax.Array, S: jax.Array, cfg: TrainConfig, length: int) -> jax.Array:
+    """The scalar training loss from mixture and target STFTs ``(batch, freq, frames)``; the
+    interference is ``Y - S`` (noise, late reverberation, or both)."""
     out = model(features(Y, cfg))
     if cfg.loss == "mask":
-        return jnp.mean((out - target_mask(S, stft(noise), cfg)) ** 2)
+        return jnp.mean((out - target_mask(S, Y - S, cfg)) ** 2)
     S_hat = mask_to_estimate(Y, out, cfg)
     if cfg.loss == "sa":
         if cfg.target == "cirm":  # complex mask: compare compressed complex spectra
@@ -119,24 +120,49 @@ def loss_from_waves(model, clean: jax.Array, noise: jax.Array, mixture: jax.Arra
         # by cos(phase error) ** (1 / SA_POWER) and over-suppress low-SNR speech)
         d = js.compress(js.magnitude(S_hat), power=SA_POWER) - js.compress(js.magnitude(S), power=SA_POWER)
         return jnp.mean(d * d)
-    s_hat = js.istft(S_hat, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=clean.shape[-1])
-    return -jnp.mean(js.si_sdr(clean, s_hat))
+    istft = lambda X: js.istft(X, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=length)
+    return -jnp.mean(js.si_sdr(istft(S), istft(S_hat)))
+
+
+def loss_from_waves(model, clean: jax.Array, noise: jax.Array, mixture: jax.Array, cfg: TrainConfig) -> jax.Array:
+    """The scalar training loss for one batch of aligned clean target / interference / mixture
+    waveforms (``mixture = clean + noise``)."""
+    stft = lambda x: js.stft(x, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
+    if cfg.loss == "sisdr":  # against the waveform itself
+        out = model(features(Y := stft(mixture), cfg))
+        s_hat = js.istft(mask_to_estimate(Y, out, cfg), n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                         length=clean.shape[-1])
+        return -jnp.mean(js.si_sdr(clean, s_hat))
+    return loss_from_stfts(model, stft(mixture), stft(clean), cfg, clean.shape[-1])
+
+
+def draw_rirs(key: jax.Array, batch: int, cfg: TrainConfig) -> jax.Array:
+    """One synthetic RIR per example ``(batch, rir_seconds * sr)``: RT60 and DRR drawn uniformly
+    from the config's ranges (``jaxspec.synthetic_rir``: direct path plus an exponential tail)."""
+    k_r, k_t, k_d = jax.random.split(key, 3)
+    rt60 = jax.random.uniform(k_t, (batch,), minval=cfg.rt60_low, maxval=cfg.rt60_high)
+    drr = jax.random.uniform(k_d, (batch,), minval=cfg.drr_low, maxval=cfg.drr_high)
+    return js.synthetic_rir(k_r, sr=cfg.sr, rt60=rt60, length=int(round(cfg.rir_seconds * cfg.sr)), drr_db=drr)
 
 
 def make_mixtures(key: jax.Array, clean_raw: jax.Array, noise_raw: jax.Array, cfg: TrainConfig,
                   rir: jax.Array | None = None):
-    """The on-device data pipeline: crops, optional reverberation and augmentation, mixing at a
-    random SNR, clipping guard.
+    """The on-device data pipeline: crops, reverberation (``task`` with ``"dereverb"``, or ``rir``
+    given), optional augmentation, mixing at a random SNR (``task`` with ``"denoise"``), clipping
+    guard.
 
-    With ``rir`` ``(batch, rir_length)`` the speech is reverberated (``reverb(..., align=True)``)
-    and the returned clean target is its early part (``early_rir``: direct path and the first
-    50 ms of reflections), time-aligned with the mixture.
+    With reverberation (``rir`` ``(batch, rir_length)``, or synthetic RIRs drawn here for a
+    dereverberation task) the speech is ``reverb(clean, rir, align=True)`` and the returned target
+    is its early part (``early_rir``: direct path and the first 50 ms of reflections),
+    time-aligned with the mixture.
 
-    Returns ``(clean, scaled_noise, mixture)``, each ``(batch, cfg.segment)``.
+    Returns ``(target, interference, mixture)``, each ``(batch, cfg.segment)``, with
+    ``mixture = target + interference``.
     """
     k_c, k_n, k_m = jax.random.split(key, 3)
     clean = js.fit_length(k_c, clean_raw, cfg.segment)
-    noise = js.fit_length(k_n, noise_raw, cfg.segment)
+    if rir is None and cfg.task != "denoise":
+        rir = draw_rirs(jax.random.fold_in(key, 2), clean.shape[0], cfg)
     speech = clean
     if rir is not None:
         speech = js.reverb(clean, rir, align=True)
@@ -145,13 +171,21 @@ def make_mixtures(key: jax.Array, clean_raw: jax.Array, noise_raw: jax.Array, cf
         k_g, k_e = jax.random.split(jax.random.fold_in(key, 1))
         g = 10.0 ** (jax.random.uniform(k_g, clean.shape[:-1] + (1,), minval=-6.0, maxval=6.0) / 20.0)
         speech, clean = speech * g, clean * g
-        N = js.random_eq(k_e, js.stft(noise, n_fft=cfg.n_fft, hop_length=cfg.hop_length), max_db=6.0)
-        noise = js.istft(N, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=cfg.segment)
-    # the SNR is that of the (reverberant) speech the listener hears against the noise
-    mixture, noise, _ = js.random_mix(k_m, speech, noise, js.Uniform(cfg.snr_low, cfg.snr_high))
+    if cfg.task == "dereverb":
+        mixture = speech
+    else:
+        noise = js.fit_length(k_n, noise_raw, cfg.segment)
+        if cfg.augment:
+            N = js.random_eq(k_e, js.stft(noise, n_fft=cfg.n_fft, hop_length=cfg.hop_length), max_db=6.0)
+            noise = js.istft(N, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=cfg.segment)
+        # the SNR is that of the (reverberant) speech the listener hears against the noise
+        mixture, _, _ = js.random_mix(k_m, speech, noise, js.Uniform(cfg.snr_low, cfg.snr_high))
     mixture, gain = js.prevent_clipping(mixture)
     gain = jnp.reshape(gain, gain.shape + (1,) * (mixture.ndim - jnp.ndim(gain)))
-    return clean * gain, noise * gain, mixture
+    clean = clean * gain
+    return clean, mixture - clean, mixture
+
+
 def make_schedule(cfg: TrainConfig) -> optax.Schedule:
     """Linear warm-up to ``cfg.lr``, then cosine decay to ``cfg.lr * cfg.final_lr_ratio`` at ``cfg.steps``."""
     return optax.warmup_cosine_decay_schedule(
@@ -186,18 +220,39 @@ def make_train_step(cfg: TrainConfig) -> Callable:
     def train_step(model, optimizer, clean_raw, noise_raw, key, rir=None):
         clean, noise, mixture = make_mixtures(key, clean_raw, noise_raw, cfg, rir)
         loss, grads = nnx.value_and_grad(loss_from_waves)(model, clean, noise, mixture, cfg)
-        grad_norm = optax.tree.norm(grads)
-        snapshot = lambda tree: jax.tree.map(lambda x: x, nnx.state(tree))  # values now, not live variables
-        before_m, before_o = snapshot(model), snapshot(optimizer)
-        optimizer.update(model, grads)
-        after_m, after_o = nnx.state(model), nnx.state(optimizer)
-        ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & _all_finite(after_m)
-        keep = lambda new, old: jnp.where(ok, new, old)
-        nnx.update(model, jax.tree.map(keep, after_m, before_m))
-        nnx.update(optimizer, jax.tree.map(keep, after_o, before_o))
-        return {"loss": loss, "grad_norm": grad_norm, "ok": ok}
+        return _guarded_update(model, optimizer, loss, grads)
 
     return train_step
+
+
+def _guarded_update(model, optimizer, loss, grads) -> dict:
+    """Apply the update unless the loss, the gradient norm or an updated parameter is not finite."""
+    grad_norm = optax.tree.norm(grads)
+    snapshot = lambda tree: jax.tree.map(lambda x: x, nnx.state(tree))  # noqa: E731  (values now, not live variables)
+    before_m, before_o = snapshot(model), snapshot(optimizer)
+    optimizer.update(model, grads)
+    after_m, after_o = nnx.state(model), nnx.state(optimizer)
+    ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & _all_finite(after_m)
+    keep = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
+    nnx.update(model, jax.tree.map(keep, after_m, before_m))
+    nnx.update(optimizer, jax.tree.map(keep, after_o, before_o))
+    return {"loss": loss, "grad_norm": grad_norm, "ok": ok}
+
+
+@functools.lru_cache(maxsize=8)
+def make_pairs_step(cfg: TrainConfig) -> Callable:
+    """``pairs_step(model, optimizer, inputs, targets) -> {"loss", "grad_norm", "ok"}``: the train
+    step for precomputed spectrogram pairs (:mod:`jaxspec.enhance.pairs`, channels-last float16),
+    with the same loss and non-finite guard as :func:`make_train_step`."""
+    from .pairs import from_channels_last
+
+    @nnx.jit
+    def pairs_step(model, optimizer, inputs, targets):
+        Y, S = from_channels_last(inputs), from_channels_last(targets)
+        loss, grads = nnx.value_and_grad(loss_from_stfts)(model, Y, S, cfg, cfg.segment)
+        return _guarded_update(model, optimizer, loss, grads)
+
+    return pairs_step
 
 
 # ----------------------------------------------------------------------------- sharding
@@ -369,7 +424,14 @@ def run(cfg: TrainConfig, workdir: str, *, resume: bool = True, until: int | Non
     rows = ip.rows_for_process(cfg.batch_size, pi, pc)
     if pi != 0:  # one process speaks for all
         log = lambda s: None  # noqa: E731
-    speech, noise, rirs = build_sources(cfg, log=log)
+    pairs = None
+    if cfg.pairs is not None:
+        from .pairs import PairBatches, PairSource
+
+        pairs = PairSource(cfg.pairs)
+        pairs.check(cfg)
+    else:
+        speech, noise, rirs = build_sources(cfg, log=log)
     valid = validation_set(cfg, log=log)
 
     start, data_state = 0, {}
@@ -379,24 +441,33 @@ def run(cfg: TrainConfig, workdir: str, *, resume: bool = True, until: int | Non
             ckpt.set_aside_after(workdir, start, log=log)
         log(f"resuming from step {start} in {workdir}")
     else:
+        if ckpt.steps(workdir) and pi == 0:
+            ckpt.set_aside_after(workdir, -1, log=log, reason="previous")
         model, optimizer = _build(cfg)
     replicate(model, mesh)
     replicate(optimizer, mesh)
     n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
-    log(f"training {cfg.model} ({n_params / 1e6:.2f} M params, target {cfg.target}, loss {cfg.loss}) on "
-        f"{len(speech)} speech file(s) ({speech.seconds / 3600:.2f} h), {len(noise)} noise "
-        f"{'file(s)' if cfg.noise else 'clip(s) generated (' + '/'.join(cfg.noise_kinds) + ')'}"
-        + (f", {len(rirs)} RIR(s)" if rirs is not None else "")
-        + f"; batch {cfg.batch_size} x {cfg.segment / cfg.sr:.2f} s on {n_dev} {jax.devices()[0].platform} device(s)"
+    if pairs is not None:
+        data = f"{len(pairs)} spectrogram pairs from {cfg.pairs}"
+    else:
+        data = (f"{len(speech)} speech file(s) ({speech.seconds / 3600:.2f} h), {len(noise)} noise "
+                f"{'file(s)' if cfg.noise else 'clip(s) generated (' + '/'.join(cfg.noise_kinds) + ')'}"
+                + (f", {len(rirs)} RIR(s)" if rirs is not None else "")
+                + (", synthetic RIRs" if rirs is None and cfg.task != "denoise" else ""))
+    log(f"training {cfg.model} for {cfg.task} ({n_params / 1e6:.2f} M params, target {cfg.target}, loss {cfg.loss}) "
+        f"on {data}; batch {cfg.batch_size} x {cfg.segment / cfg.sr:.2f} s on {n_dev} {jax.devices()[0].platform} device(s)"
         + (f" in {pc} processes" if pc > 1 else ""))
 
-    batches = ip.StepBatches(seed=cfg.seed, segment=cfg.segment, rows=rows, speech=speech, noise=noise, rirs=rirs)
+    if pairs is not None:
+        batches = PairBatches(pairs, seed=cfg.seed, batch_size=cfg.batch_size, rows=rows)
+    else:
+        batches = ip.StepBatches(seed=cfg.seed, segment=cfg.segment, rows=rows, speech=speech, noise=noise, rirs=rirs)
     if data_state.get("next_step", start) != start:
         raise ckpt.CheckpointError(f"checkpoint of step {start} in {workdir!r} records data position "
                                    f"{data_state.get('next_step')!r}; it was not written by this trainer")
     it = iter(ip.make_dataset(batches, steps=cfg.steps, start=start, workers=cfg.workers))
 
-    step_fn = make_train_step(cfg)
+    step_fn = make_train_step(cfg) if pairs is None else make_pairs_step(cfg)
     schedule = make_schedule(cfg)
     base_key = jax.random.key(cfg.seed)
     stop = cfg.steps if until is None else max(start, min(int(until), cfg.steps))
@@ -427,9 +498,12 @@ def run(cfg: TrainConfig, workdir: str, *, resume: bool = True, until: int | Non
                     interrupted = True
                     break
                 b = next(it)
-                rir = shard_batch(b["rir"], mesh) if "rir" in b else None
-                metrics = step_fn(model, optimizer, shard_batch(b["clean"], mesh), shard_batch(b["noise"], mesh),
-                                  jax.random.fold_in(base_key, step), rir)
+                if pairs is not None:
+                    metrics = step_fn(model, optimizer, shard_batch(b["input"], mesh), shard_batch(b["target"], mesh))
+                else:
+                    rir = shard_batch(b["rir"], mesh) if "rir" in b else None
+                    metrics = step_fn(model, optimizer, shard_batch(b["clean"], mesh), shard_batch(b["noise"], mesh),
+                                      jax.random.fold_in(base_key, step), rir)
                 step += 1
                 pending.append((step, metrics))
                 if step == start + 1:
