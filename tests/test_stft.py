@@ -314,7 +314,7 @@ def test_error_complex_input_to_stft():
 
 
 # fft_impl="matmul": the DFT as one real matmul with the window folded in. Parity with the FFT
-# path <= 1e-4 of the peak magnitude in float32 (measured: ~1e-6), 1e-10 in float64.
+# path <= 1e-4 of the peak magnitude in float32 (measured: 7e-7), 1e-10 in float64.
 # (n_fft, hop_length, win_length, window, center, normalized)
 DFT_GRID = [(256, 64, None, "hann", True, False), (400, 100, 384, "hamming", True, True),
             (511, 128, None, "blackman", False, False), (512, 160, 400, "hann", True, False)]
