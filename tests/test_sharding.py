@@ -186,20 +186,15 @@ def test_outputs_keep_the_batch_sharding(records):
     _fail(bad)
 
 
-# pitch_shift with per-example (traced) n_steps: on a sharded batch the values differ from the
-# single-device ones by ~1e-3 relative. Not an FFT problem: it happens with the plain jnp.fft too,
-# and a program with only resample_fixed followed by phase_vocoder at a traced per-example rate
-# (no FFT) shows it; each of the two alone is exact.
-KNOWN_WRONG = {"pitch_shift-traced"}
+# pitch_shift with per-example (traced) n_steps interpolates at positions n / ratio computed in
+# float32, which carry ~6e-8 * n samples of rounding; XLA rounds them differently in the sharded
+# and the single-device programs (the same happens with the plain jnp.fft: not an FFT matter).
+# The phase vocoder after it amplifies that. Measured at this size, relative to the peak: the
+# single-device float32 result is 9.5e-3 from the float64 one, the sharded one 5.2e-3 (closer),
+# and the two 9.6e-3 apart. Everything else agrees to float32 rounding (<= 1e-5).
+TOLERANCE = {"pitch_shift-traced": 2e-2}
 
 
 def test_values_equal_single_device(records):
     _fail([f"{r['name']} [{r['layout']}]: relative error {r['rel_err']:.2e}" for r in _library(records)
-           if r["name"] not in KNOWN_WRONG and not r["rel_err"] <= 1e-5])
-
-
-@pytest.mark.xfail(strict=True, reason="traced pitch_shift differs on a sharded batch (resample_fixed + traced "
-                                       "phase_vocoder, not the FFT); strict: passes once fixed, then drop this mark")
-def test_values_equal_single_device_traced_pitch_shift(records):
-    _fail([f"{r['name']} [{r['layout']}]: relative error {r['rel_err']:.2e}" for r in records
-           if r["name"] in KNOWN_WRONG and not r["rel_err"] <= 1e-5])
+           if not r["rel_err"] <= TOLERANCE.get(r["name"], 1e-5)])
