@@ -18,7 +18,12 @@ import subprocess
 import sys
 import textwrap
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
+
+from jaxspec import _fft
 
 SCRIPT = textwrap.dedent(r"""
     import functools, json, re, time
@@ -198,3 +203,25 @@ TOLERANCE = {"pitch_shift-traced": 2e-2}
 def test_values_equal_single_device(records):
     _fail([f"{r['name']} [{r['layout']}]: relative error {r['rel_err']:.2e}" for r in _library(records)
            if not r["rel_err"] <= TOLERANCE.get(r["name"], 1e-5)])
+
+
+def test_partitioned_fft_equals_jnp_fft_on_one_device():
+    """The wrapped FFTs (jit, vmap, VJP; axis and n handling) against jnp.fft, in this process."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 10, 7)).astype(np.float32)
+    X = (rng.standard_normal((3, 6, 7)) + 1j * rng.standard_normal((3, 6, 7))).astype(np.complex64)
+    close = lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)  # noqa: E731
+    for n, axis in [(None, -1), (16, 1), (5, -1), (None, 0)]:
+        ours = lambda v: _fft.rfft(v, n=n, axis=axis)  # noqa: E731
+        ref = lambda v: jnp.fft.rfft(v, n=n, axis=axis)  # noqa: E731
+        close(jax.jit(ours)(x), ref(x))
+        ct = jnp.asarray(ref(x)) * (1 + 2j)
+        close(jax.jit(lambda v, c: jax.vjp(ours, v)[1](c))(x, ct)[0], jax.vjp(ref, x)[1](ct)[0])
+    for n, axis in [(None, -1), (9, 1), (30, -1), (4, 0)]:
+        ours = lambda v: _fft.irfft(v, n=n, axis=axis)  # noqa: E731
+        ref = lambda v: jnp.fft.irfft(v, n=n, axis=axis)  # noqa: E731
+        close(jax.jit(ours)(X), ref(X))
+        ct = 2.0 * jnp.asarray(ref(X))
+        close(jax.jit(lambda v, c: jax.vjp(ours, v)[1](c))(X, ct)[0], jax.vjp(ref, X)[1](ct)[0])
+    close(jax.jit(jax.vmap(lambda v: _fft.rfft(v), in_axes=2, out_axes=0))(x), jnp.moveaxis(jnp.fft.rfft(x, axis=1), 2, 0))
+    close(_fft.rfft(x), jnp.fft.rfft(x))  # eager: jnp.fft itself
