@@ -168,9 +168,9 @@ def stft(
       normalized: multiply by ``1 / sqrt(n_fft)`` (torch's ``normalized=True``).
       fft_impl: ``"fft"`` (default) or ``"matmul"``: the DFT as one real matmul with the window
         folded into an ``(n_fft, 2 * freq)`` cosine/sine matrix built at trace time
-        (``precision=HIGHEST``). Agrees with the FFT to 7e-7 of the peak magnitude in float32; it can be
-        faster where matmuls are cheap and FFTs are not (TPU) at speech sizes, and is slower on
-        CPU. Static.
+        (``precision=HIGHEST``). Agrees with the FFT to 7e-7 of the peak magnitude in float32. It
+        can be faster where matmuls are cheap and FFTs are not (TPU) at speech sizes; on CPU it
+        is slower. Static.
 
     Returns:
       Complex ``(..., freq, frames)`` with ``frames = n_frames(samples, n_fft=n_fft,
