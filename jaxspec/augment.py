@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks, _numerics
+from . import _checks, _fft, _numerics
 
 __all__ = [
     "gain",
@@ -355,7 +355,7 @@ def reverb(x: jax.Array, rir: jax.Array, *, align: bool = False) -> jax.Array:
     x, h = x.astype(dt), h.astype(dt)
     N, L = x.shape[-1], h.shape[-1]
     n = _next_fast_len(N + L - 1)
-    y = jnp.fft.irfft(jnp.fft.rfft(x, n=n, axis=-1) * jnp.fft.rfft(h, n=n, axis=-1), n=n, axis=-1)
+    y = _fft.irfft(_fft.rfft(x, n=n, axis=-1) * _fft.rfft(h, n=n, axis=-1), n=n, axis=-1)
     y = jnp.broadcast_to(y, batch + (n,))
     if not align:
         return y[..., :N]

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks, _numerics
+from . import _checks, _fft, _numerics
 from .stft import _frame, _overlap_add, stft
 from .windows import WindowSpec
 
@@ -410,8 +410,8 @@ def _stoi_core(x: jax.Array, y: jax.Array, extended: bool) -> jax.Array:
     y_sil = _overlap_add(yk, _STOI_HOP)
     # STFT of the compacted signals: frames 0 .. K-2 are the ones pystoi sees
     n_spec = n_fr - 1
-    xs = jnp.fft.rfft(_frame(x_sil, _STOI_FRAME, _STOI_HOP)[..., :n_spec, :] * w, n=_STOI_NFFT, axis=-1)
-    ys = jnp.fft.rfft(_frame(y_sil, _STOI_FRAME, _STOI_HOP)[..., :n_spec, :] * w, n=_STOI_NFFT, axis=-1)
+    xs = _fft.rfft(_frame(x_sil, _STOI_FRAME, _STOI_HOP)[..., :n_spec, :] * w, n=_STOI_NFFT, axis=-1)
+    ys = _fft.rfft(_frame(y_sil, _STOI_FRAME, _STOI_HOP)[..., :n_spec, :] * w, n=_STOI_NFFT, axis=-1)
     obm = jnp.asarray(_third_octave_matrix(), dt)  # (15, 257)
     hp = jax.lax.Precision.HIGHEST
     x_tob = _numerics.safe_sqrt(jnp.matmul(obm, jnp.swapaxes(xs.real ** 2 + xs.imag ** 2, -1, -2), precision=hp))

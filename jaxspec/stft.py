@@ -5,7 +5,9 @@ Layout: waveforms ``(..., samples)``; STFTs complex ``(..., freq, frames)`` with
 
 Framing and overlap-add use reshapes and ``ceil(n_fft / hop_length)`` shifted slices (no Python
 loop over frames, no gather, no scatter-add); windows and the window-sum-square envelope are
-NumPy constants computed at trace time.
+NumPy constants computed at trace time. The FFTs go through :mod:`jaxspec._fft`, which keeps a
+batch sharded over a device mesh (each device transforms only its rows); ``fft_impl="matmul"``
+computes them as windowed-DFT matmuls instead.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks
+from . import _checks, _fft
 from .windows import WindowSpec, frame_window, nola_min, window_sumsquare
 
 PAD_MODES = ("constant", "reflect")
@@ -143,6 +145,7 @@ def stft(
     center: bool = True,
     pad_mode: str = "constant",
     normalized: bool = False,
+    fft_impl: str = "fft",
 ) -> jax.Array:
     """Short-time Fourier transform of a real signal.
 
@@ -163,6 +166,11 @@ def stft(
         ``t * hop_length``.
       pad_mode: ``"constant"`` (zeros) or ``"reflect"``, used when ``center`` is True.
       normalized: multiply by ``1 / sqrt(n_fft)`` (torch's ``normalized=True``).
+      fft_impl: ``"fft"`` (default) or ``"matmul"``: the DFT as one real matmul with the window
+        folded into an ``(n_fft, 2 * freq)`` cosine/sine matrix built at trace time
+        (``precision=HIGHEST``). Agrees with the FFT to 7e-7 of the peak magnitude in float32. It
+        can be faster where matmuls are cheap and FFTs are not (TPU) at speech sizes; on CPU it
+        is slower. Static.
 
     Returns:
       Complex ``(..., freq, frames)`` with ``frames = n_frames(samples, n_fft=n_fft,
@@ -174,6 +182,7 @@ def stft(
     center = _checks.static_bool(fn, "center", center)
     pad_mode = _checks.choice(fn, "pad_mode", pad_mode, PAD_MODES)
     normalized = _checks.static_bool(fn, "normalized", normalized)
+    fft_impl = _checks.choice(fn, "fft_impl", fft_impl, _fft.FFT_IMPLS)
     w = frame_window(window, n_fft=n_fft, win_length=win_length, fn=fn)
     if x.ndim < 1 or x.shape[-1] < 1:
         raise ValueError(f"{fn}: x must have shape (..., samples) with samples >= 1, got {x.shape}")
@@ -185,8 +194,10 @@ def stft(
             f"{fn}: with center=False the signal must have at least n_fft={n_fft} samples, got "
             f"x.shape[-1]={x.shape[-1]}; use center=True or a smaller n_fft"
         )
+    if fft_impl == "matmul":
+        return _fft.rfft_matmul(_frame(x, n_fft, hop), window=w / math.sqrt(n_fft) if normalized else w)
     frames = _frame(x, n_fft, hop) * jnp.asarray(w, x.dtype)
-    spec = jnp.fft.rfft(frames, axis=-1)
+    spec = _fft.rfft(frames, axis=-1)
     if normalized:
         spec = spec * jnp.asarray(1.0 / math.sqrt(n_fft), x.dtype)
     return jnp.swapaxes(spec, -1, -2)
@@ -202,6 +213,7 @@ def istft(
     center: bool = True,
     normalized: bool = False,
     length: int | None = None,
+    fft_impl: str = "fft",
 ) -> jax.Array:
     """Inverse STFT by weighted overlap-add, dividing by the window-sum-square envelope.
 
@@ -220,6 +232,9 @@ def istft(
       length: output length in samples (static). Longer output is zero-padded, shorter trimmed;
         only the frames needed are used. Default: ``hop_length * (frames - 1)`` plus
         ``n_fft`` when not ``center``.
+      fft_impl: ``"fft"`` (default) or ``"matmul"``: the inverse DFT as one real matmul of the
+        stacked real and imaginary planes with a ``(2 * freq, n_fft)`` matrix that has the
+        synthesis window folded in (see :func:`stft`). Static.
 
     Returns:
       Real ``(..., samples)`` in the real dtype matching ``S`` (complex64 -> float32).
@@ -241,6 +256,7 @@ def istft(
     center = _checks.static_bool(fn, "center", center)
     normalized = _checks.static_bool(fn, "normalized", normalized)
     length = _checks.static_int(fn, "length", length, minimum=0, allow_none=True)
+    fft_impl = _checks.choice(fn, "fft_impl", fft_impl, _fft.FFT_IMPLS)
     w = frame_window(window, n_fft=n_fft, win_length=win_length, fn=fn)
     if nola_min(w, hop) <= 1e-10 * float(np.max(w * w, initial=0.0)):
         raise ValueError(
@@ -256,9 +272,12 @@ def istft(
     if T < 1:
         raise ValueError(f"{fn}: S must have at least one frame, got shape {S.shape}")
     rdt = jnp.finfo(S.dtype).dtype
-    frames = jnp.fft.irfft(jnp.swapaxes(S, -1, -2), n=n_fft, axis=-1)
     scale = w * (math.sqrt(n_fft) if normalized else 1.0)
-    y = _overlap_add(frames * jnp.asarray(scale, rdt), hop)
+    if fft_impl == "matmul":
+        y = _overlap_add(_fft.irfft_matmul(S, n=n_fft, window=scale), hop)
+    else:
+        frames = _fft.irfft(jnp.swapaxes(S, -1, -2), n=n_fft, axis=-1)
+        y = _overlap_add(frames * jnp.asarray(scale, rdt), hop)
     env = window_sumsquare(w, T, hop)
     start = n_fft // 2 if center else 0
     if length is None:

@@ -311,3 +311,63 @@ def test_error_window_array_length():
 def test_error_complex_input_to_stft():
     with pytest.raises(TypeError, match=r"stft: x must be a real floating-point array"):
         js.stft(np.zeros(1000, np.complex64), n_fft=256)
+
+
+# fft_impl="matmul": the DFT as one real matmul with the window folded in. Parity with the FFT
+# path <= 1e-4 of the peak magnitude in float32 (measured: 7e-7), 1e-10 in float64.
+# (n_fft, hop_length, win_length, window, center, normalized)
+DFT_GRID = [(256, 64, None, "hann", True, False), (400, 100, 384, "hamming", True, True),
+            (511, 128, None, "blackman", False, False), (512, 160, 400, "hann", True, False)]
+
+
+def _dft_vs_fft(dtype, grid):
+    x = _signal(dtype)
+    worst = 0.0
+    for n_fft, hop, wl, window, center, normalized in grid:
+        kw = dict(n_fft=n_fft, hop_length=hop, win_length=wl, window=window, center=center, normalized=normalized)
+
+        @jax.jit
+        def both(x):
+            S = js.stft(x, **kw)
+            y = js.istft(S, **kw, length=x.shape[-1] if center else None)
+            Sm = js.stft(x, **kw, fft_impl="matmul")
+            ym = js.istft(S, **kw, length=x.shape[-1] if center else None, fft_impl="matmul")
+            return S, Sm, y, ym
+
+        S, Sm, y, ym = (np.asarray(a) for a in both(x))
+        assert Sm.dtype == S.dtype and Sm.shape == S.shape and ym.dtype == y.dtype and ym.shape == y.shape
+        if not center:  # the ends, where the window-sum-square envelope is ~0, amplify any rounding
+            y, ym = y[..., n_fft // 2:-(n_fft // 2)], ym[..., n_fft // 2:-(n_fft // 2)]
+        err = max(np.max(np.abs(Sm - S)) / np.max(np.abs(S)), np.max(np.abs(ym - y)) / np.max(np.abs(y)))
+        worst = max(worst, float(err))
+    return worst
+
+
+def test_dft_matmul_matches_fft_float32():
+    assert _dft_vs_fft(np.float32, DFT_GRID) <= 1e-4
+
+
+def test_dft_matmul_matches_fft_float64(x64):
+    assert _dft_vs_fft(np.float64, DFT_GRID[1:3]) <= 1e-10
+
+
+def test_dft_matmul_gradient_matches_fft():
+    x = _signal(np.float32, batch=())
+    kw = dict(n_fft=256, hop_length=64)
+
+    def loss(impl):
+        def f(x):
+            S = js.stft(x, **kw, fft_impl=impl)
+            return jnp.sum(js.istft(S * jnp.tanh(jnp.abs(S)), **kw, length=x.shape[-1], fft_impl=impl) ** 2)
+        return jax.jit(jax.grad(f))
+
+    g_fft, g_mm = np.asarray(loss("fft")(x)), np.asarray(loss("matmul")(x))
+    np.testing.assert_allclose(g_mm, g_fft, atol=1e-4 * np.max(np.abs(g_fft)), rtol=0)
+
+
+def test_error_unknown_fft_impl():
+    with pytest.raises(ValueError, match=r"stft: fft_impl must be one of 'fft', 'matmul'; got 'dft'"):
+        js.stft(np.zeros(1000, np.float32), n_fft=256, fft_impl="dft")
+    S = js.stft(np.zeros(1000, np.float32), n_fft=256)
+    with pytest.raises(ValueError, match=r"istft: fft_impl must be one of 'fft', 'matmul'; got 'MATMUL'"):
+        js.istft(S, n_fft=256, fft_impl="MATMUL")
