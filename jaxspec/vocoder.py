@@ -13,6 +13,7 @@ the phasor product stays within ~1e-6 rad of a float64 reference).
 
 from __future__ import annotations
 
+import fractions
 import math
 
 import jax
@@ -31,6 +32,10 @@ PHASE_LOCKING = (None, "identity")
 # _ZEROS zero crossings on each side, with the cutoff at _ROLLOFF of the lower Nyquist frequency.
 _ZEROS = 16
 _ROLLOFF = 0.945
+# resample: largest polyphase kernel table (phases x span, elements) before switching to blocks of
+# _BLOCK outputs computed in a lax.map
+_MAX_TABLE = 1 << 20
+_BLOCK = 4096
 
 
 def _is_static_number(value) -> bool:
@@ -238,6 +243,87 @@ def _interp(x: jax.Array, pos: jax.Array, cutoff, half: int, zeros: float) -> ja
     return jnp.where(inside, jnp.sum(xs * w, axis=-1), jnp.zeros((), rdt))
 
 
+def _kernel_np(frac: np.ndarray, cutoff: float, half: int, zeros: float) -> np.ndarray:
+    """:func:`_interp`'s tap weights in float64 for fractional positions ``frac`` -> ``(len(frac), 2 half)``."""
+    j = np.arange(-half + 1, half + 1, dtype=np.float64)
+    d = frac[:, None] - j
+    width = min(zeros / cutoff, float(half))
+    win = np.where(np.abs(d) < width, np.cos(np.pi * d / (2 * width)) ** 2, 0.0)
+    return cutoff * np.sinc(cutoff * d) * win
+
+
+def _resample_plan(orig_sr: float, target_sr: float):
+    """``(q, p)`` with ``orig_sr / target_sr == q / p`` in lowest terms (exact for float rates)."""
+    r = fractions.Fraction(orig_sr) / fractions.Fraction(target_sr)
+    return r.numerator, r.denominator
+
+
+def _resample_polyphase(x: jax.Array, q: int, p: int, n_out: int, cutoff: float, half: int) -> jax.Array:
+    """Output ``n = m p + k`` sits at input position ``m q + k q / p``: ``p`` phases, one row of taps
+    each, applied as one strided convolution (stride ``q``, ``p`` output channels). Memory is
+    proportional to the signal; the kernel is a ``(p, span)`` NumPy constant."""
+    L = x.shape[-1]
+    taps = 2 * half
+    k = np.arange(p)
+    off = (k * q) // p                     # integer part of each phase's position
+    frac = ((k * q) % p) / p                # its fractional part (exact rational -> float64)
+    W = _kernel_np(frac, cutoff, half, _ZEROS)  # (p, taps): weight of x[floor + j], j = -half+1 .. half
+    span = int(off[-1]) + taps
+    K = np.zeros((p, span))
+    for kk in range(p):
+        K[kk, off[kk]:off[kk] + taps] = W[kk]
+    M = -(-n_out // p)
+    need = (M - 1) * q + span               # samples of the padded input the last output block reads
+    left = half - 1                         # tap j = -half + 1 of output 0 reads x[-half + 1]
+    right = need - (L + left)
+    batch = x.shape[:-1]
+    xb = x.reshape((-1, 1, L))
+    xb = jnp.pad(xb, ((0, 0), (0, 0), (left, max(right, 0))))[..., :need]
+    y = jax.lax.conv_general_dilated(
+        xb, jnp.asarray(K[:, None, :], x.dtype), window_strides=(q,), padding="VALID",
+        dimension_numbers=("NCH", "OIH", "NCH"), precision=jax.lax.Precision.HIGHEST)  # (B, p, M)
+    y = jnp.swapaxes(y, -1, -2).reshape((-1, M * p))[:, :n_out]
+    return y.reshape(batch + (n_out,))
+
+
+def _resample_blocked(x: jax.Array, q: int, p: int, n_out: int, cutoff: float, half: int, block: int) -> jax.Array:
+    """The same interpolation for ratios with too many phases for a table (e.g. non-integer rates):
+    ``lax.map`` over blocks of ``block`` outputs, so memory is ``block * taps`` plus the signal.
+    Positions are split exactly on the host into an integer part and a fraction in [0, 2), so they
+    stay sample-accurate however long the signal is."""
+    L = x.shape[-1]
+    rdt = x.dtype
+    nb = -(-n_out // block)
+    base = [b * block * q for b in range(nb)]
+    I_b = np.array([v // p for v in base], np.int64)
+    F_b = np.array([(v % p) / p for v in base])
+    loc = [i * q for i in range(block)]
+    A = np.array([v // p for v in loc], np.int64)
+    f = np.array([(v % p) / p for v in loc])
+    xp = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(half, half + 1)])
+    j = jnp.arange(-half + 1, half + 1, dtype=jnp.int32)
+    jf = j.astype(rdt)
+    width = min(_ZEROS / cutoff, float(half))
+    A_j, f_j = jnp.asarray(A, jnp.int32), jnp.asarray(f, rdt)
+
+    def one(args):
+        ib, fb = args
+        s = fb + f_j
+        carry = jnp.floor(s)
+        frac = s - carry
+        fl = ib + A_j + carry.astype(jnp.int32)  # (block,)
+        d = frac[:, None] - jf
+        win = jnp.where(jnp.abs(d) < width, jnp.cos(jnp.pi * d / (2 * width)) ** 2, 0.0)
+        w = cutoff * jnp.sinc(cutoff * d) * win
+        idx = jnp.clip(fl, -half, L) + half
+        xs = jnp.take(xp, idx[:, None] + j, axis=-1, mode="clip")  # (..., block, taps)
+        return jnp.where(fl <= L, jnp.sum(xs * w.astype(rdt), axis=-1), jnp.zeros((), rdt))
+
+    out = jax.lax.map(one, (jnp.asarray(I_b, jnp.int32), jnp.asarray(F_b, rdt)))  # (nb, ..., block)
+    out = jnp.moveaxis(out, 0, -2).reshape(x.shape[:-1] + (nb * block,))
+    return out[..., :n_out]
+
+
 def resample(x: jax.Array, *, orig_sr: float, target_sr: float) -> jax.Array:
     """Band-limited resampling between two static sample rates.
 
@@ -269,8 +355,10 @@ def resample(x: jax.Array, *, orig_sr: float, target_sr: float) -> jax.Array:
     n_out = int(math.ceil(L * ratio - 1e-9 * L * ratio))
     cutoff = min(1.0, ratio) * _ROLLOFF
     half = int(math.ceil(_ZEROS / cutoff))
-    pos = jnp.asarray(np.arange(n_out, dtype=np.float64) * (orig_sr / target_sr), x.dtype)
-    return _interp(x, pos, cutoff, half, _ZEROS)
+    q, p = _resample_plan(orig_sr, target_sr)
+    if p * (q + 2 * half) <= _MAX_TABLE:  # the (phases, span) kernel table is small
+        return _resample_polyphase(x, q, p, n_out, cutoff, half)
+    return _resample_blocked(x, q, p, n_out, cutoff, half, _BLOCK)
 
 
 def resample_fixed(x: jax.Array, ratio, *, length: int, min_ratio: float = 0.5) -> jax.Array:
