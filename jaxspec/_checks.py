@@ -222,9 +222,10 @@ def real_dtype(fn: str, name: str, value: Any) -> np.dtype:
     return dt
 
 
-def concrete_real(fn: str, name: str, value: Any, *, low: float | None = None, high: float | None = None) -> None:
+def concrete_real(fn: str, name: str, value: Any, *, low: float | None = None, high: float | None = None,
+                  note: str = "") -> None:
     """Check a traced-allowed real parameter: its dtype always (see :func:`real_dtype`), and when it
-    is concrete that every entry is finite and within ``[low, high]``."""
+    is concrete that every entry is finite and within ``[low, high]`` (``note`` explains the bounds)."""
     real_dtype(fn, name, value)
     if is_traced(value) or isinstance(value, jax.Array) and not _is_concrete(value):
         return
@@ -234,7 +235,7 @@ def concrete_real(fn: str, name: str, value: Any, *, low: float | None = None, h
     if (low is not None and np.any(arr < low)) or (high is not None and np.any(arr > high)):
         lo = "-inf" if low is None else f"{low:g}"
         hi = "inf" if high is None else f"{high:g}"
-        raise ValueError(f"{fn}: {name} must be in [{lo}, {hi}], got {value!r}")
+        raise ValueError(f"{fn}: {name} must be in [{lo}, {hi}]{note}, got {value!r}")
 
 
 def broadcast_to(fn: str, name: str, value: jax.Array, shape: tuple[int, ...], target: str) -> jax.Array:
