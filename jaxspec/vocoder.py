@@ -287,11 +287,13 @@ def _resample_polyphase(x: jax.Array, q: int, p: int, n_out: int, cutoff: float,
     right = need - (L + left)
     batch = x.shape[:-1]
     xb = x.reshape((-1, 1, L))
-    xb = jnp.pad(xb, ((0, 0), (0, 0), (left, max(right, 0))))[..., :need]
+    if right < 0:  # the last blocks do not reach the end of x
+        xb, right = xb[..., :L + right], 0
+    # the zero padding is the convolution's own (no padded copy of the signal)
     y = jax.lax.conv_general_dilated(
-        xb, jnp.asarray(K[:, None, :], x.dtype), window_strides=(q,), padding="VALID",
+        xb, jnp.asarray(K[:, None, :], x.dtype), window_strides=(q,), padding=[(left, right)],
         dimension_numbers=("NCH", "OIH", "NCH"), precision=jax.lax.Precision.HIGHEST)  # (B, p, M)
-    y = jnp.swapaxes(y, -1, -2).reshape((-1, M * p))[:, :n_out]
+    y = (y[:, 0] if p == 1 else jnp.swapaxes(y, -1, -2).reshape((-1, M * p)))[:, :n_out]
     return y.reshape(batch + (n_out,))
 
 
