@@ -2,8 +2,10 @@
 
 ``load``/``save`` read and write audio through soundfile (libsndfile): integer PCM becomes float in
 [-1, 1] on the way in, float is clipped explicitly (with a warning by default) on the way out, and
-every write goes to a temporary file in the target directory that is renamed over the target only
-once complete, so a failed save never leaves a partial file. ``save_spectrogram`` /
+every write goes to a temporary file in the target directory that is read back (frames, channels,
+rate, WAV data size) and renamed over the target only once complete, so a failed save, a full disk
+included, never leaves a partial file. Only regular files are read (checked with ``os.stat``
+before opening: a FIFO would block). ``save_spectrogram`` /
 ``load_spectrogram`` keep a complex STFT in an ``.npz`` beside the parameters needed to invert
 it (n_fft, hop, window, sr, center, ...), stored as JSON text: no pickle on either side.
 
