@@ -38,6 +38,8 @@ __all__ = ["load", "save", "save_spectrogram", "load_spectrogram", "SpectrogramF
 _FLOAT_SUBTYPES = ("FLOAT", "DOUBLE", "VORBIS", "OPUS", "MPEG_LAYER_III", "MPEG_LAYER_II", "MPEG_LAYER_I")
 _EXT_ALIASES = {"AIF": "AIFF", "OGA": "OGG", "OPUS": "OGG"}
 _MAX_CHANNELS = 64
+_RAW_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8, "ULAW": 1,
+              "ALAW": 1}
 _SPEC_FORMAT = "jaxspec.spectrogram"
 
 
@@ -208,7 +210,7 @@ def load(path, *, sr: Optional[float] = None, mono: bool = True, dtype: str = "f
     """
     fn = "load"
     path = _path(fn, path)
-    if not isinstance(dtype, (str, type)) or dtype not in ("float32", "float64", np.float32, np.float64):
+    if not isinstance(dtype, (str, type, np.dtype)) or dtype not in ("float32", "float64", np.float32, np.float64):
         raise ValueError(f"load: dtype must be 'float32' or 'float64', got {dtype!r}")
     dtype = np.dtype(dtype).name
     offset = _seconds(fn, "offset", offset)
@@ -334,11 +336,19 @@ def save(path, x, sr: int, *, subtype: str = "PCM_16", clip: str = "warn") -> No
     data = np.ascontiguousarray(x.T)
     _atomic_write(fn, path, lambda fh: sf.write(fh, data, int(sr), subtype=subtype, format=fmt),
                   verify=functools.partial(_verify_audio, frames=data.shape[0], channels=1 if data.ndim == 1 else data.shape[1],
-                                           sr=int(sr)))
+                                           sr=int(sr), fmt=fmt, subtype=subtype))
 
 
-def _verify_audio(tmp: str, *, frames: int, channels: int, sr: int) -> Optional[str]:
-    """Read back the header of a freshly written audio file: a problem description, or None."""
+def _verify_audio(tmp: str, *, frames: int, channels: int, sr: int, fmt: str, subtype: str) -> Optional[str]:
+    """Read back the header of a freshly written audio file: a problem description, or None.
+
+    Headerless RAW files cannot be read back; their size is checked for fixed-size samples."""
+    if fmt == "RAW":
+        width = _RAW_BYTES.get(subtype)
+        size = os.path.getsize(tmp)
+        if width is not None and size != frames * channels * width:
+            return f"{size} bytes, expected {frames * channels * width}"
+        return None
     try:
         info = sf.info(tmp)
     except (sf.LibsndfileError, RuntimeError) as e:

@@ -387,3 +387,14 @@ def test_load_spectrogram_validates_shape_dtype_and_header(tmp_path):
         _npz(p, S_, header)
         with pytest.raises(ValueError, match="load_spectrogram: .*" + msg.format(p=p)):
             js.load_spectrogram(p)
+
+
+def test_headerless_raw_files_are_checked_by_size(tmp_path, monkeypatch):
+    x = np.stack([_tone(), _tone(amp=0.2)])
+    js.save(tmp_path / "a.raw", x, 8000, subtype="PCM_16")
+    assert os.path.getsize(tmp_path / "a.raw") == 2 * 4000 * 2
+    real_write = sf.write
+    monkeypatch.setattr(sf, "write", lambda fh, data, sr, **kw: real_write(fh, data[:100], sr, **kw))
+    with pytest.raises(OSError, match=r"save: the file written for .*a.raw' is incomplete \(400 bytes, expected 16000\)"):
+        js.save(tmp_path / "a.raw", x, 8000, subtype="PCM_16")
+    assert os.path.getsize(tmp_path / "a.raw") == 16000
