@@ -382,6 +382,8 @@ def resample(x: jax.Array, *, orig_sr: float, target_sr: float) -> jax.Array:
     n_out = int(math.ceil(L * ratio - 1e-9 * L * ratio))
     cutoff = min(1.0, ratio) * _ROLLOFF
     half = int(math.ceil(_ZEROS / cutoff))
+    if n_out == 0:
+        return jnp.zeros(x.shape[:-1] + (0,), x.dtype)
     q, p = _resample_plan(orig_sr, target_sr)
     if p * (q + 2 * half) <= _MAX_TABLE:  # the (phases, span) kernel table is small
         return _resample_polyphase(x, q, p, n_out, cutoff, half)

@@ -388,3 +388,13 @@ def test_pitch_shift_errors_name_pitch_shift():
         js.resample_fixed(x, np.ones(3, np.float32), length=100)
     with pytest.raises(ValueError, match=r"time_stretch: rate of shape \(3,\) does not broadcast"):
         js.time_stretch(x, np.ones(3, np.float32), length=100)
+
+
+@pytest.mark.parametrize("shape", [(0,), (3, 0), (0, 5), (1,), (2, 3, 7)])
+def test_resample_edge_shapes(shape):
+    x = np.ones(shape, np.float32)
+    for orig_sr, target_sr in [(48000, 16000), (16000, 48000), (16000, 12345.678)]:
+        n = int(np.ceil(shape[-1] * target_sr / orig_sr - 1e-9 * shape[-1] * target_sr / orig_sr))
+        y = js.resample(x, orig_sr=orig_sr, target_sr=target_sr)
+        assert y.shape == shape[:-1] + (n,) and y.dtype == np.float32
+        assert np.all(np.isfinite(np.asarray(y)))
