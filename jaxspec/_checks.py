@@ -88,12 +88,14 @@ def choice(fn: str, name: str, value: Any, allowed: Iterable[Any]) -> Any:
 
 
 def concrete_positive(fn: str, name: str, value: Any, *, allow_zero: bool = False) -> None:
-    """Check a possibly-traced numeric argument when it is concrete (a Python or NumPy number)."""
+    """Check a possibly-traced numeric argument when it is concrete (a Python or NumPy number).
+
+    The dtype is checked even when traced: complex values raise ``TypeError`` (their imaginary
+    part would be dropped silently)."""
+    real_dtype(fn, name, value)
     if is_traced(value) or isinstance(value, jax.Array) and not _is_concrete(value):
         return
     arr = np.asarray(value)
-    if not np.issubdtype(arr.dtype, np.number):
-        raise TypeError(f"{fn}: {name} must be numeric, got {value!r}")
     bad = (arr < 0) if allow_zero else (arr <= 0)
     if np.any(bad) or not np.all(np.isfinite(arr)):
         what = "non-negative" if allow_zero else "positive"
@@ -114,7 +116,7 @@ def real_signal(fn: str, name: str, x: Any) -> jax.Array:
     float32 stays float32, float64 stays float64 (when x64 is on), bfloat16/float16 are promoted
     to float32. Integer and boolean input raise ``TypeError`` (scale PCM first); complex raises.
     """
-    dtype = np.result_type(x) if not isinstance(x, jax.Array) else x.dtype
+    dtype = array_dtype(fn, name, x)
     if np.issubdtype(dtype, np.complexfloating):
         raise TypeError(f"{fn}: {name} must be a real floating-point array, got complex dtype {dtype}")
     if np.issubdtype(dtype, np.integer) or dtype == np.bool_:
@@ -135,7 +137,7 @@ def real_signal(fn: str, name: str, x: Any) -> jax.Array:
 
 def complex_spec(fn: str, name: str, S: Any, *, min_ndim: int = 2) -> jax.Array:
     """Convert ``S`` to a complex JAX array of at least ``min_ndim`` dims (``(..., freq, frames)``)."""
-    dtype = S.dtype if isinstance(S, jax.Array) else np.result_type(S)
+    dtype = array_dtype(fn, name, S)
     if np.issubdtype(dtype, np.integer) or dtype == np.bool_:
         raise TypeError(f"{fn}: {name} must be a complex (or floating) array, got dtype {np.dtype(dtype).name}")
     S = jnp.asarray(S)
@@ -148,7 +150,7 @@ def complex_spec(fn: str, name: str, S: Any, *, min_ndim: int = 2) -> jax.Array:
 
 def floating(fn: str, name: str, x: Any) -> jax.Array:
     """Like :func:`real_signal` but also accepts complex input (kept complex)."""
-    dtype = x.dtype if isinstance(x, jax.Array) else np.result_type(x)
+    dtype = array_dtype(fn, name, x)
     if np.issubdtype(dtype, np.complexfloating):
         return jnp.asarray(x)
     return real_signal(fn, name, x)
@@ -176,3 +178,100 @@ def normalize_axis(fn: str, name: str, axis: Any, ndim: int) -> tuple[int, ...]:
     if len(set(out)) != len(out):
         raise ValueError(f"{fn}: {name}={axis!r} repeats an axis")
     return tuple(sorted(out))
+
+
+# -- array inputs, traced-allowed numbers, shapes and sizes ----------------------------------------
+
+# Largest output, in elements per example (the part of the shape that a rate or a length sets),
+# that a function will allocate: 2**28 = 268,435,456 (1 GiB of float32, e.g. 93 minutes at
+# 48 kHz). Beyond it a bad rate or length (``phase_vocoder(S, 1e-7)``, ``resample(x,
+# target_sr=1e10)``) would try to allocate many gigabytes; process such inputs in blocks.
+MAX_OUTPUT_ELEMENTS = 1 << 28
+
+
+def array_dtype(fn: str, name: str, x: Any) -> np.dtype:
+    """The dtype ``x`` would have as an array; ``TypeError`` naming ``fn``/``name`` for ``None``,
+    strings, bytes and anything that is not numeric (object or string arrays)."""
+    if isinstance(x, jax.Array) or is_traced(x):
+        return np.dtype(x.dtype)
+    if x is None or isinstance(x, (str, bytes)):
+        raise TypeError(f"{fn}: {name} must be a numeric array (NumPy or JAX) or number, got {x!r}")
+    dt = getattr(x, "dtype", None)
+    if not isinstance(dt, np.dtype):
+        try:
+            dt = np.asarray(x).dtype
+        except Exception as e:  # ragged lists and the like
+            raise TypeError(f"{fn}: {name} must be a numeric array (NumPy or JAX) or number, got "
+                            f"{type(x).__name__} ({e})") from None
+    if dt.kind not in "biufc" and dt != jnp.bfloat16:
+        raise TypeError(f"{fn}: {name} must be a numeric array (NumPy or JAX) or number, got dtype {dt} "
+                        f"({type(x).__name__})")
+    return dt
+
+
+def real_dtype(fn: str, name: str, value: Any) -> np.dtype:
+    """Dtype check for a real parameter that may be traced (a rate, a ratio, a number of steps):
+    complex values raise ``TypeError`` (a cast would drop the imaginary part), as do booleans,
+    ``None`` and strings. Returns the dtype."""
+    dt = array_dtype(fn, name, value)
+    if isinstance(value, (bool, np.bool_)) or dt == np.bool_:
+        raise TypeError(f"{fn}: {name} must be a real number or array, got the boolean {value!r}")
+    if dt.kind == "c":
+        raise TypeError(f"{fn}: {name} must be real, got complex {value!r} (dtype {dt}); a cast would drop "
+                        f"the imaginary part: pass the real part explicitly if that is what you mean")
+    return dt
+
+
+def concrete_real(fn: str, name: str, value: Any, *, low: float | None = None, high: float | None = None,
+                  note: str = "") -> None:
+    """Check a traced-allowed real parameter: its dtype always (see :func:`real_dtype`), and when it
+    is concrete that every entry is finite and within ``[low, high]`` (``note`` explains the bounds)."""
+    real_dtype(fn, name, value)
+    if is_traced(value) or isinstance(value, jax.Array) and not _is_concrete(value):
+        return
+    arr = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{fn}: {name} must be finite, got {value!r}")
+    if (low is not None and np.any(arr < low)) or (high is not None and np.any(arr > high)):
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        raise ValueError(f"{fn}: {name} must be in [{lo}, {hi}]{note}, got {value!r}")
+
+
+def broadcast_to(fn: str, name: str, value: jax.Array, shape: tuple[int, ...], target: str) -> jax.Array:
+    """``jnp.broadcast_to(value, shape)`` with a ``ValueError`` naming ``fn``, ``name`` and
+    ``target`` (what ``shape`` is, e.g. ``"the batch shape of x (2, 16000)"``)."""
+    value = jnp.asarray(value)
+    try:
+        return jnp.broadcast_to(value, shape)
+    except ValueError:
+        raise ValueError(f"{fn}: {name} of shape {value.shape} does not broadcast to {target} {tuple(shape)}") from None
+
+
+def broadcastable(fn: str, name: str, shape: tuple[int, ...], target_shape: tuple[int, ...], target: str) -> None:
+    """``ValueError`` unless an array of ``shape`` broadcasts against ``target_shape`` without
+    changing it (a per-bin or per-example parameter of an array named ``target``)."""
+    try:
+        out = np.broadcast_shapes(tuple(shape), tuple(target_shape))
+    except ValueError:
+        out = None
+    if out != tuple(target_shape):
+        raise ValueError(f"{fn}: {name} of shape {tuple(shape)} does not broadcast to the shape {tuple(target_shape)} "
+                         f"of {target}; use a scalar, a per-example array of shape batch + (1, 1), or the full shape")
+
+
+def same_broadcast(fn: str, names: tuple[str, str], a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """The broadcast shape of two arrays, or a ``ValueError`` naming both arguments."""
+    try:
+        return tuple(np.broadcast_shapes(tuple(a), tuple(b)))
+    except ValueError:
+        raise ValueError(f"{fn}: {names[0]} of shape {tuple(a)} and {names[1]} of shape {tuple(b)} do not "
+                         f"broadcast together") from None
+
+
+def output_size(fn: str, what: str, n: float, *, hint: str = "") -> None:
+    """``ValueError`` when an output would hold more than :data:`MAX_OUTPUT_ELEMENTS` elements per
+    example (``n``, computed from static arguments before anything is allocated)."""
+    if not n <= MAX_OUTPUT_ELEMENTS:
+        raise ValueError(f"{fn}: {what} would have {n:.4g} elements per example, more than the limit of "
+                         f"2**28 = {MAX_OUTPUT_ELEMENTS} (1 GiB of float32){hint}")

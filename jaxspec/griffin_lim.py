@@ -49,6 +49,8 @@ def griffin_lim(
 
     Args:
       magnitude: non-negative real ``(..., freq, frames)``; float32 (complex64 inside) or float64.
+        A concrete array with a negative entry raises ``ValueError``; a traced one cannot be
+        checked and is used as given (a negative entry then acts as a phase flip of pi).
       n_iter: number of iterations (static int >= 1).
       n_fft, hop_length, win_length, window, center: STFT parameters, as in :func:`jaxspec.stft`
         (``n_fft`` defaults to ``2 * (freq - 1)``). The analysis pads with zeros (librosa's
@@ -72,6 +74,9 @@ def griffin_lim(
     magnitude = _checks.real_signal(fn, "magnitude", magnitude)
     if magnitude.ndim < 2:
         raise ValueError(f"{fn}: magnitude must have shape (..., freq, frames), got {magnitude.shape}")
+    if not _checks.is_traced(magnitude) and _checks._is_concrete(magnitude) and bool(jnp.any(magnitude < 0)):
+        raise ValueError(f"{fn}: magnitude must be non-negative (an STFT magnitude), got a minimum of "
+                         f"{float(jnp.min(magnitude)):.4g}; pass jaxspec.magnitude(S) or abs(...)")
     freq, T = magnitude.shape[-2:]
     n_iter = _checks.static_int(fn, "n_iter", n_iter, minimum=1)
     if n_fft is None:

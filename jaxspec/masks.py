@@ -188,6 +188,7 @@ def irm(clean: jax.Array, noise: jax.Array, *, beta: Any = 0.5) -> jax.Array:
     fn = "irm"
     S, N = _pair(fn, clean, noise)
     b = _param(fn, "beta", beta, _rdt(S), positive=True)
+    _checks.broadcastable(fn, "beta", b.shape, S.shape, "clean")
     ps, pn = _pow2(S), _pow2(N)
     return _numerics.safe_pow(_numerics.safe_div(ps, ps + pn), b)
 

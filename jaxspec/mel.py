@@ -110,6 +110,9 @@ def _check_band(fn: str, sr, fmin, fmax) -> tuple[float, float, float]:
         fmax = sr / 2.0
     if fmax <= fmin:
         raise ValueError(f"{fn}: fmax must be > fmin ({fmin}), got fmax={fmax}")
+    if fmax > sr / 2.0:
+        raise ValueError(f"{fn}: fmax must be <= sr / 2 = {sr / 2.0:g} Hz (the Nyquist frequency of sr={sr:g}), "
+                         f"got fmax={fmax:g}; the filters above it would be empty")
     return sr, fmin, fmax
 
 
@@ -199,7 +202,8 @@ def mel_filterbank(*, sr: float, n_fft: int, n_mels: int = 128, fmin: float = 0.
       n_fft: FFT size; the filters cover the ``n_fft // 2 + 1`` STFT rows.
       n_mels: number of mel bands.
       fmin: lowest band edge in Hz (>= 0).
-      fmax: highest band edge in Hz (> fmin); default ``sr / 2``.
+      fmax: highest band edge in Hz (> fmin, <= ``sr / 2``: a higher value raises ``ValueError``,
+        where librosa only warns about empty filters); default ``sr / 2``.
       htk: HTK mel formula instead of Slaney's.
       norm: ``"slaney"`` (each triangle divided by its width in Hz: constant energy per band),
         ``None`` (peak 1), or a number ``p`` (unit L^p norm per filter, ``np.inf`` for max).
@@ -264,7 +268,7 @@ def mel_spectrogram(S: jax.Array, *, sr: float, n_mels: int = 128, fmin: float =
       sr: sample rate in Hz (static).
       n_mels: number of mel bands (static).
       fmin: lowest band edge in Hz (static).
-      fmax: highest band edge in Hz (static); default ``sr / 2``.
+      fmax: highest band edge in Hz (static, <= ``sr / 2``); default ``sr / 2``.
       power: exponent of the magnitude: 2 for power, 1 for magnitude (> 0, may be traced).
       htk: HTK mel formula (static).
       norm: filter normalisation, see :func:`mel_filterbank` (static).
@@ -290,7 +294,7 @@ def log_mel(S: jax.Array, *, sr: float, n_mels: int = 128, fmin: float = 0.0, fm
       sr: sample rate in Hz (static).
       n_mels: number of mel bands (static).
       fmin: lowest band edge in Hz (static).
-      fmax: highest band edge in Hz (static); default ``sr / 2``.
+      fmax: highest band edge in Hz (static, <= ``sr / 2``); default ``sr / 2``.
       htk: HTK mel formula (static).
       norm: filter normalisation, see :func:`mel_filterbank` (static).
       n_fft: FFT size (static); default ``2 * (freq - 1)``.
@@ -333,7 +337,7 @@ def mfcc(S: jax.Array, *, sr: float, n_mfcc: int = 20, n_mels: int = 128, fmin: 
       n_mfcc: number of coefficients (static, ``<= n_mels``).
       n_mels: number of mel bands (static).
       fmin: lowest band edge in Hz (static).
-      fmax: highest band edge in Hz (static); default ``sr / 2``.
+      fmax: highest band edge in Hz (static, <= ``sr / 2``); default ``sr / 2``.
       htk: HTK mel formula (static).
       norm: filter normalisation, see :func:`mel_filterbank` (static).
       n_fft: FFT size (static); default ``2 * (freq - 1)``.

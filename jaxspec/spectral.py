@@ -63,6 +63,7 @@ def polar(mag: jax.Array, phase: jax.Array) -> jax.Array:
     """
     mag = _checks.real_signal("polar", "mag", mag)
     ph = _checks.real_signal("polar", "phase", phase)
+    _checks.same_broadcast("polar", ("mag", "phase"), mag.shape, ph.shape)
     dt = jnp.result_type(mag.dtype, ph.dtype)
     mag, ph = mag.astype(dt), ph.astype(dt)
     return jax.lax.complex(mag * jnp.cos(ph), mag * jnp.sin(ph))

@@ -13,6 +13,7 @@ the phasor product stays within ~1e-6 rad of a float64 reference).
 
 from __future__ import annotations
 
+import fractions
 import math
 
 import jax
@@ -22,6 +23,7 @@ import numpy as np
 from . import _checks
 from ._numerics import safe_abs, safe_unit
 from .stft import istft, n_frames as _n_frames, stft
+from .windows import frame_window, nola_min
 
 __all__ = ["phase_vocoder", "time_stretch", "pitch_shift", "resample", "resample_fixed"]
 
@@ -31,6 +33,10 @@ PHASE_LOCKING = (None, "identity")
 # _ZEROS zero crossings on each side, with the cutoff at _ROLLOFF of the lower Nyquist frequency.
 _ZEROS = 16
 _ROLLOFF = 0.945
+# resample: largest polyphase kernel table (phases x span, elements) before switching to blocks of
+# _BLOCK outputs computed in a lax.map
+_MAX_TABLE = 1 << 20
+_BLOCK = 4096
 
 
 def _is_static_number(value) -> bool:
@@ -122,7 +128,8 @@ def phase_vocoder(
       hop_length: hop of ``S`` (static); default ``n_fft // 4``. Accepted for librosa
         compatibility: it only enters the expected phase advance, which cancels modulo ``2 pi``.
       n_fft: FFT size (static); default ``2 * (freq - 1)``. Same remark as ``hop_length``.
-      n_frames: static output frame count; required when ``rate`` is an array.
+      n_frames: static output frame count; required when ``rate`` is an array. The output may
+        hold at most 2**28 elements (``freq * frames``) per example, here and for a static rate.
       phase_locking: ``None`` (standard vocoder, as librosa) or ``"identity"``: Laroche-Dolson
         identity phase locking, which reduces phasiness. Bins are grouped around spectral peaks
         (local maxima over two neighbours on each side) and keep their analysis phase offset to the
@@ -133,6 +140,11 @@ def phase_vocoder(
       Complex ``(..., freq, n_out)`` in the dtype of ``S``, with ``n_out = n_frames`` or, when it
       is None, ``len(np.arange(0, frames, rate))``. Differentiable in ``S`` and (through the
       magnitude interpolation weights) in ``rate``; the gradient is zero for all-zero input.
+
+    Raises:
+      TypeError: a complex ``rate`` (traced too: its imaginary part would be dropped).
+      ValueError: a concrete ``rate`` that is not finite and > 0, or an output over 2**28
+      elements per example (e.g. ``rate=1e-7``).
     """
     fn = "phase_vocoder"
     S = _checks.complex_spec(fn, "S", S)
@@ -149,11 +161,17 @@ def phase_vocoder(
     phase_locking = _checks.choice(fn, "phase_locking", phase_locking, PHASE_LOCKING)
     rdt = _real_dtype(S)
     batch = S.shape[:-2]
+    _checks.real_dtype(fn, "rate", rate)
+    if n_frames is not None:
+        _checks.output_size(fn, f"the output (freq={freq}, n_frames={n_frames})", freq * n_frames)
 
     if _is_static_number(rate):
         rate = _checks.static_float(fn, "rate", rate, minimum=0.0, strict=True)
         if rate == 1.0 and (n_frames is None or n_frames == T):
             return S
+        if n_frames is None:  # librosa's frame count, bounded before np.arange allocates it
+            _checks.output_size(fn, f"the output of rate={rate} ({T} frames -> {math.ceil(T / rate):.4g}, "
+                                f"freq={freq})", freq * math.ceil(T / rate), hint="; use a larger rate")
         steps_np = _static_steps(rate, T, n_frames)
         k_np = np.minimum(np.floor(steps_np), T).astype(np.int32)
         valid = jnp.asarray(steps_np < T)
@@ -166,11 +184,7 @@ def phase_vocoder(
                 f"n_frames={T}; pass a Python float rate to get librosa's variable frame count"
             )
         _checks.concrete_positive(fn, "rate", rate)
-        rate = jnp.asarray(rate).astype(rdt)
-        try:
-            rate = jnp.broadcast_to(rate, batch)
-        except ValueError:
-            raise ValueError(f"{fn}: rate of shape {rate.shape} does not broadcast to the batch shape {batch} of S {S.shape}") from None
+        rate = _checks.broadcast_to(fn, "rate", jnp.asarray(rate).astype(rdt), batch, f"the batch shape of S {S.shape}:")
         steps = _traced_steps(rate, n_frames, rdt)
         fl = jnp.floor(jax.lax.stop_gradient(steps))
         valid = steps < T
@@ -238,6 +252,90 @@ def _interp(x: jax.Array, pos: jax.Array, cutoff, half: int, zeros: float) -> ja
     return jnp.where(inside, jnp.sum(xs * w, axis=-1), jnp.zeros((), rdt))
 
 
+def _kernel_np(frac: np.ndarray, cutoff: float, half: int, zeros: float) -> np.ndarray:
+    """:func:`_interp`'s tap weights in float64 for fractional positions ``frac`` -> ``(len(frac), 2 half)``."""
+    j = np.arange(-half + 1, half + 1, dtype=np.float64)
+    d = frac[:, None] - j
+    width = min(zeros / cutoff, float(half))
+    win = np.where(np.abs(d) < width, np.cos(np.pi * d / (2 * width)) ** 2, 0.0)
+    return cutoff * np.sinc(cutoff * d) * win
+
+
+def _resample_plan(orig_sr: float, target_sr: float):
+    """``(q, p)`` with ``orig_sr / target_sr == q / p`` in lowest terms (exact for float rates)."""
+    r = fractions.Fraction(orig_sr) / fractions.Fraction(target_sr)
+    return r.numerator, r.denominator
+
+
+def _resample_polyphase(x: jax.Array, q: int, p: int, n_out: int, cutoff: float, half: int) -> jax.Array:
+    """Output ``n = m p + k`` sits at input position ``m q + k q / p``: ``p`` phases, one row of taps
+    each, applied as one strided convolution (stride ``q``, ``p`` output channels). Memory is
+    proportional to the signal; the kernel is a ``(p, span)`` NumPy constant."""
+    L = x.shape[-1]
+    taps = 2 * half
+    k = np.arange(p)
+    off = (k * q) // p                     # integer part of each phase's position
+    frac = ((k * q) % p) / p                # its fractional part (exact rational -> float64)
+    W = _kernel_np(frac, cutoff, half, _ZEROS)  # (p, taps): weight of x[floor + j], j = -half+1 .. half
+    span = int(off[-1]) + taps
+    K = np.zeros((p, span))
+    for kk in range(p):
+        K[kk, off[kk]:off[kk] + taps] = W[kk]
+    M = -(-n_out // p)
+    need = (M - 1) * q + span               # samples of the padded input the last output block reads
+    left = half - 1                         # tap j = -half + 1 of output 0 reads x[-half + 1]
+    right = need - (L + left)
+    batch = x.shape[:-1]
+    xb = x.reshape((-1, 1, L))
+    if right < 0:  # the last blocks do not reach the end of x
+        xb, right = xb[..., :L + right], 0
+    # the zero padding is the convolution's own (no padded copy of the signal)
+    y = jax.lax.conv_general_dilated(
+        xb, jnp.asarray(K[:, None, :], x.dtype), window_strides=(q,), padding=[(left, right)],
+        dimension_numbers=("NCH", "OIH", "NCH"), precision=jax.lax.Precision.HIGHEST)  # (B, p, M)
+    y = (y[:, 0] if p == 1 else jnp.swapaxes(y, -1, -2).reshape((-1, M * p)))[:, :n_out]
+    return y.reshape(batch + (n_out,))
+
+
+def _resample_blocked(x: jax.Array, q: int, p: int, n_out: int, cutoff: float, half: int, block: int) -> jax.Array:
+    """The same interpolation for ratios with too many phases for a table (e.g. non-integer rates):
+    ``lax.map`` over blocks of ``block`` outputs, so memory is ``block * taps`` plus the signal.
+    Positions are split exactly on the host into an integer part and a fraction in [0, 2), so they
+    stay sample-accurate however long the signal is."""
+    L = x.shape[-1]
+    rdt = x.dtype
+    nb = -(-n_out // block)
+    base = [b * block * q for b in range(nb)]
+    I_b = np.array([v // p for v in base], np.int64)
+    F_b = np.array([(v % p) / p for v in base])
+    loc = [i * q for i in range(block)]
+    A = np.array([v // p for v in loc], np.int64)
+    f = np.array([(v % p) / p for v in loc])
+    xp = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(half, half + 1)])
+    j = jnp.arange(-half + 1, half + 1, dtype=jnp.int32)
+    jf = j.astype(rdt)
+    width = min(_ZEROS / cutoff, float(half))
+    A_j, f_j = jnp.asarray(A, jnp.int32), jnp.asarray(f, rdt)
+
+    def one(args):
+        ib, fb = args
+        s = fb + f_j
+        carry = jnp.floor(s)
+        frac = s - carry
+        fl = ib + A_j + carry.astype(jnp.int32)  # (block,)
+        d = frac[:, None] - jf
+        win = jnp.where(jnp.abs(d) < width, jnp.cos(jnp.pi * d / (2 * width)) ** 2, 0.0)
+        w = cutoff * jnp.sinc(cutoff * d) * win
+        idx = jnp.clip(fl, -half, L) + half
+        xs = jnp.take(xp, idx[:, None] + j, axis=-1, mode="clip")  # (..., block, taps)
+        return jnp.where(fl <= L, jnp.sum(xs * w.astype(rdt), axis=-1), jnp.zeros((), rdt))
+
+    # rematerialised: the backward pass recomputes each block's taps instead of storing all of them
+    out = jax.lax.map(jax.checkpoint(one), (jnp.asarray(I_b, jnp.int32), jnp.asarray(F_b, rdt)))  # (nb, ..., block)
+    out = jnp.moveaxis(out, 0, -2).reshape(x.shape[:-1] + (nb * block,))
+    return out[..., :n_out]
+
+
 def resample(x: jax.Array, *, orig_sr: float, target_sr: float) -> jax.Array:
     """Band-limited resampling between two static sample rates.
 
@@ -247,6 +345,14 @@ def resample(x: jax.Array, *, orig_sr: float, target_sr: float) -> jax.Array:
     ``librosa.resample``: ``ceil(samples * target_sr / orig_sr)``. No amplitude rescaling (a
     full-band tone keeps its amplitude).
 
+    Polyphase: with ``orig_sr / target_sr = q / p`` in lowest terms (exact for any float rates)
+    output ``n = m p + k`` sits at input position ``m q + k q / p``, so the filter taps depend only
+    on the phase ``k``. They are a ``(p, q + taps)`` NumPy constant applied as one strided
+    convolution, with memory proportional to the signal (a 10-minute 48 kHz stereo file to 16 kHz
+    and back peaks at about 1 GB RSS, the process included) and positions exact however long the
+    signal. Rates whose table would exceed 2**20 entries (e.g. ``16000 -> 12345.678``) are
+    interpolated in blocks of 4096 outputs inside a ``lax.map`` instead, with the same numbers.
+
     Args:
       x: real signal ``(..., samples)``; float32 or float64.
       orig_sr: sample rate of ``x`` in Hz (static, > 0).
@@ -255,6 +361,11 @@ def resample(x: jax.Array, *, orig_sr: float, target_sr: float) -> jax.Array:
     Returns:
       ``(..., ceil(samples * target_sr / orig_sr))`` in the dtype of ``x``; ``x`` itself when the
       rates are equal.
+
+    Raises:
+      ValueError: a rate that is not finite and > 0, or an output longer than 2**28 samples per
+      example (``jaxspec._checks.MAX_OUTPUT_ELEMENTS``; e.g. ``target_sr=1e10``): resample such
+      signals in blocks.
     """
     fn = "resample"
     x = _checks.real_signal(fn, "x", x)
@@ -266,11 +377,17 @@ def resample(x: jax.Array, *, orig_sr: float, target_sr: float) -> jax.Array:
         return x
     ratio = target_sr / orig_sr
     L = x.shape[-1]
+    _checks.output_size(fn, f"the output ({L} samples at {orig_sr:g} Hz -> {target_sr:g} Hz)", L * ratio,
+                        hint="; resample shorter blocks (with jaxspec.load's offset/duration)")
     n_out = int(math.ceil(L * ratio - 1e-9 * L * ratio))
     cutoff = min(1.0, ratio) * _ROLLOFF
     half = int(math.ceil(_ZEROS / cutoff))
-    pos = jnp.asarray(np.arange(n_out, dtype=np.float64) * (orig_sr / target_sr), x.dtype)
-    return _interp(x, pos, cutoff, half, _ZEROS)
+    if n_out == 0:
+        return jnp.zeros(x.shape[:-1] + (0,), x.dtype)
+    q, p = _resample_plan(orig_sr, target_sr)
+    if p * (q + 2 * half) <= _MAX_TABLE:  # the (phases, span) kernel table is small
+        return _resample_polyphase(x, q, p, n_out, cutoff, half)
+    return _resample_blocked(x, q, p, n_out, cutoff, half, _BLOCK)
 
 
 def resample_fixed(x: jax.Array, ratio, *, length: int, min_ratio: float = 0.5) -> jax.Array:
@@ -285,13 +402,17 @@ def resample_fixed(x: jax.Array, ratio, *, length: int, min_ratio: float = 0.5) 
       x: real signal ``(..., samples)``.
       ratio: ``> 0``, a Python float or an array broadcastable to the batch shape ``(...,)``,
         possibly traced. Checked positive when concrete.
-      length: output length in samples (static).
+      length: output length in samples (static, at most 2**28).
       min_ratio: smallest ratio for which the anti-aliasing kernel is full length (static,
         ``0 < min_ratio <= 1``); it fixes the number of taps (``2 * ceil(16 / (0.945 * min_ratio))``).
         Below it the kernel is shortened (a little more aliasing), not an error.
 
     Returns:
       ``(..., length)`` in the dtype of ``x``. Differentiable in ``x`` and ``ratio``.
+
+    Raises:
+      TypeError: a complex ``ratio`` (traced too). ValueError: a concrete ``ratio`` that is not
+      finite and > 0, or that does not broadcast to the batch shape.
     """
     fn = "resample_fixed"
     x = _checks.real_signal(fn, "x", x)
@@ -301,9 +422,10 @@ def resample_fixed(x: jax.Array, ratio, *, length: int, min_ratio: float = 0.5) 
         raise ValueError(f"{fn}: min_ratio must be in (0, 1], got {min_ratio}")
     if x.ndim < 1:
         raise ValueError(f"{fn}: x must have shape (..., samples), got {x.shape}")
+    _checks.output_size(fn, f"the output (length={length})", length)
     _checks.concrete_positive(fn, "ratio", ratio)
     batch = x.shape[:-1]
-    ratio = jnp.broadcast_to(jnp.asarray(ratio, x.dtype), batch)
+    ratio = _checks.broadcast_to(fn, "ratio", jnp.asarray(ratio, x.dtype), batch, f"the batch shape of x {x.shape}:")
     half = int(math.ceil(_ZEROS / (min_ratio * _ROLLOFF)))
     n = jnp.arange(length, dtype=x.dtype)
     pos = n / ratio[..., None]
@@ -312,6 +434,20 @@ def resample_fixed(x: jax.Array, ratio, *, length: int, min_ratio: float = 0.5) 
 
 
 # ----------------------------------------------------------------------------- waveforms
+
+# pitch_shift: largest shift, in octaves either way (a factor of 1024 in frequency; the stretch
+# rate 2 ** 10 stays far from float32's range).
+MAX_OCTAVES = 10
+
+
+def _check_stretch_stft(fn: str, n_fft: int, hop_length: int | None) -> None:
+    """The Hann STFT of :func:`time_stretch`/:func:`pitch_shift` must be invertible (NOLA), checked
+    here so that the error names ``fn`` and its arguments rather than ``istft``."""
+    hop = max(1, n_fft // 4) if hop_length is None else hop_length
+    w = frame_window("hann", n_fft=n_fft, win_length=n_fft, fn=fn)
+    if nola_min(w, hop) <= 1e-10 * float(np.max(w * w)):
+        raise ValueError(f"{fn}: hop_length={hop} with n_fft={n_fft} leaves gaps between the Hann windows (NOLA "
+                         f"fails), so the stretched STFT cannot be inverted; use hop_length < n_fft, e.g. n_fft // 4")
 
 
 def time_stretch(x: jax.Array, rate, *, n_fft: int = 512, hop_length: int | None = None,
@@ -336,6 +472,11 @@ def time_stretch(x: jax.Array, rate, *, n_fft: int = 512, hop_length: int | None
 
     Returns:
       ``(..., round(samples / rate))`` or ``(..., length)``, in the dtype of ``x``.
+
+    Raises:
+      TypeError: a complex ``rate``. ValueError: a concrete ``rate`` that is not finite and > 0,
+      ``hop_length >= n_fft`` (the Hann STFT would not be invertible), or an output (or its STFT)
+      over 2**28 elements per example.
     """
     fn = "time_stretch"
     x = _checks.real_signal(fn, "x", x)
@@ -346,11 +487,24 @@ def time_stretch(x: jax.Array, rate, *, n_fft: int = 512, hop_length: int | None
     length = _checks.static_int(fn, "length", length, minimum=1, allow_none=True)
     if x.ndim < 1 or x.shape[-1] < 1:
         raise ValueError(f"{fn}: x must have shape (..., samples) with samples >= 1, got {x.shape}")
+    _check_stretch_stft(fn, n_fft, hop_length)
+    _checks.real_dtype(fn, "rate", rate)
     static = _is_static_number(rate)
     if static:
         rate = _checks.static_float(fn, "rate", rate, minimum=0.0, strict=True)
+        if length is None:  # the stretched signal and its STFT, bounded before anything is built
+            n_in = _n_frames(x.shape[-1], n_fft=n_fft, hop_length=hop_length)
+            biggest = max(x.shape[-1] / rate, (n_fft // 2 + 1) * math.ceil(n_in / rate))
+            _checks.output_size(fn, f"the output of rate={rate} ({x.shape[-1]} samples -> {x.shape[-1] / rate:.4g}, "
+                                f"and its STFT)", biggest, hint="; use a larger rate")
     elif length is None:
         raise ValueError(f"{fn}: a traced or array rate needs a static length (the output length in samples)")
+    else:
+        _checks.concrete_positive(fn, "rate", rate)
+        _checks.broadcast_to(fn, "rate", jnp.asarray(rate), x.shape[:-1], f"the batch shape of x {x.shape}:")
+    if length is not None:
+        n_out = _n_frames(length, n_fft=n_fft, hop_length=hop_length)
+        _checks.output_size(fn, f"the output (length={length}, and its STFT)", max(length, (n_fft // 2 + 1) * n_out))
     S = stft(x, n_fft=n_fft, hop_length=hop_length)
     if length is None:
         out_len = int(round(x.shape[-1] / rate))
@@ -378,13 +532,20 @@ def pitch_shift(x: jax.Array, n_steps, *, n_fft: int = 512, hop_length: int | No
     Args:
       x: real signal ``(..., samples)``.
       n_steps: steps to shift (may be fractional or negative): Python number, or an array
-        broadcastable to ``(...,)``, possibly traced.
+        broadcastable to ``(...,)``, possibly traced. Concrete values must be finite and within
+        10 octaves either way (``|n_steps| <= 10 * bins_per_octave``); traced values are not
+        checked.
       n_fft: FFT size of the time stretch (static); librosa's default is 2048.
       hop_length: its hop (static); default ``n_fft // 4``.
       bins_per_octave: steps per octave (static int >= 1).
 
     Returns:
       ``(..., samples)`` in the dtype of ``x``.
+
+    Raises:
+      TypeError: a complex ``n_steps``. ValueError: a bad concrete ``n_steps`` (see above), an
+      ``n_steps`` array that does not broadcast to the batch shape, ``hop_length >= n_fft``. Every
+      error names ``pitch_shift`` and its own arguments.
     """
     fn = "pitch_shift"
     x = _checks.real_signal(fn, "x", x)
@@ -393,6 +554,11 @@ def pitch_shift(x: jax.Array, n_steps, *, n_fft: int = 512, hop_length: int | No
     bins_per_octave = _checks.static_int(fn, "bins_per_octave", bins_per_octave, minimum=1)
     if x.ndim < 1 or x.shape[-1] < 1:
         raise ValueError(f"{fn}: x must have shape (..., samples) with samples >= 1, got {x.shape}")
+    _check_stretch_stft(fn, n_fft, hop_length)
+    # every check is made here, under pitch_shift's name: the calls below cannot fail on arguments
+    limit = MAX_OCTAVES * bins_per_octave
+    _checks.concrete_real(fn, "n_steps", n_steps, low=-limit, high=limit,
+                          note=f" ({MAX_OCTAVES} octaves either way at bins_per_octave={bins_per_octave})")
     L = x.shape[-1]
     kw = dict(n_fft=n_fft, hop_length=hop_length)
 
@@ -403,11 +569,12 @@ def pitch_shift(x: jax.Array, n_steps, *, n_fft: int = 512, hop_length: int | No
         return time_stretch(resample_fixed(x, rate, length=L), rate, length=L, **kw)
 
     if _is_static_number(n_steps):
-        n_steps = _checks.static_float(fn, "n_steps", n_steps)
+        n_steps = float(n_steps)
         if n_steps == 0:
             return x
         rate = 2.0 ** (-n_steps / bins_per_octave)
         return down(x, rate) if rate >= 1 else up(x, rate)
-    n_steps = jnp.broadcast_to(jnp.asarray(n_steps, x.dtype), x.shape[:-1])
+    n_steps = _checks.broadcast_to(fn, "n_steps", jnp.asarray(n_steps, x.dtype), x.shape[:-1],
+                                   f"the batch shape of x {x.shape}:")
     rate = jnp.exp2(-n_steps / bins_per_octave)
     return jnp.where((rate >= 1)[..., None], down(x, rate), up(x, rate))

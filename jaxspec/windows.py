@@ -146,6 +146,19 @@ def nola_min(w: np.ndarray, hop_length: int) -> float:
     return float(w2.reshape(q, hop_length).sum(axis=0).min())
 
 
+def _stft_params(fn: str, n_fft, hop_length, win_length, tol) -> tuple[int, int, int, float]:
+    """Validate ``check_nola``/``check_cola``'s arguments, ``n_fft`` first (``win_length`` defaults to it)."""
+    n_fft = _checks.static_int(fn, "n_fft", n_fft, minimum=1)
+    hop_length = _checks.static_int(fn, "hop_length", hop_length, minimum=1)
+    win_length = _checks.static_int(fn, "win_length", win_length, minimum=1, allow_none=True)
+    if win_length is None:
+        win_length = n_fft
+    if win_length > n_fft:
+        raise ValueError(f"{fn}: win_length must be <= n_fft ({n_fft}), got {win_length}")
+    tol = _checks.static_float(fn, "tol", tol, minimum=0.0)
+    return n_fft, hop_length, win_length, tol
+
+
 def check_nola(window: WindowSpec, *, n_fft: int, hop_length: int, win_length: int | None = None, tol: float = 1e-10) -> bool:
     """True when the window and hop satisfy the nonzero-overlap-add (NOLA) condition.
 
@@ -154,15 +167,15 @@ def check_nola(window: WindowSpec, *, n_fft: int, hop_length: int, win_length: i
 
     Args:
       window: window spec, as in :func:`get_window`.
-      n_fft: frame size (static).
-      hop_length: hop in samples (static).
-      win_length: window length, default ``n_fft``.
-      tol: relative tolerance on the smallest envelope value.
+      n_fft: frame size (static int >= 1).
+      hop_length: hop in samples (static int >= 1).
+      win_length: window length (static, ``<= n_fft``), default ``n_fft``.
+      tol: relative tolerance on the smallest envelope value (>= 0).
 
     Returns:
       ``bool``.
     """
-    win_length = n_fft if win_length is None else win_length
+    n_fft, hop_length, win_length, tol = _stft_params("check_nola", n_fft, hop_length, win_length, tol)
     w = frame_window(window, n_fft=n_fft, win_length=win_length, fn="check_nola")
     return nola_min(w, hop_length) > tol * float(np.max(w * w, initial=0.0))
 
@@ -172,15 +185,15 @@ def check_cola(window: WindowSpec, *, n_fft: int, hop_length: int, win_length: i
 
     Args:
       window: window spec, as in :func:`get_window`.
-      n_fft: frame size (static).
-      hop_length: hop in samples (static).
-      win_length: window length, default ``n_fft``.
-      tol: relative tolerance on the deviation from a constant.
+      n_fft: frame size (static int >= 1).
+      hop_length: hop in samples (static int >= 1).
+      win_length: window length (static, ``<= n_fft``), default ``n_fft``.
+      tol: relative tolerance on the deviation from a constant (>= 0).
 
     Returns:
       ``bool``.
     """
-    win_length = n_fft if win_length is None else win_length
+    n_fft, hop_length, win_length, tol = _stft_params("check_cola", n_fft, hop_length, win_length, tol)
     w = frame_window(window, n_fft=n_fft, win_length=win_length, fn="check_cola")
     q = -(-n_fft // hop_length)
     buf = np.zeros(q * hop_length)

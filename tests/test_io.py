@@ -188,3 +188,213 @@ def test_spectrogram_errors(tmp_path):
     np.savez(tmp_path / "obj.npz", S=S, header=np.array([{"x": 1}], dtype=object))
     with pytest.raises(ValueError, match="load_spectrogram: could not read .* as an .npz spectrogram"):
         js.load_spectrogram(tmp_path / "obj.npz")  # pickled content is refused, never unpickled
+
+
+# -- failed writes, odd files and argument checks ---------------------------------------------------
+
+def test_save_verifies_what_it_wrote(tmp_path, monkeypatch):
+    """A write that fails silently (soundfile's only check is an ``assert``, skipped under
+    ``python -O``) is caught by reading the file back: OSError naming the path, old file intact."""
+    target = tmp_path / "out.wav"
+    js.save(target, _tone(), 8000)
+    before = target.read_bytes()
+    real_write = sf.write
+
+    def short_write(fh, data, sr, **kw):  # a valid header for fewer frames, no error
+        real_write(fh, data[: len(data) // 2], sr, **kw)
+
+    def truncated_write(fh, data, sr, **kw):  # the header promises every frame, the data stops early
+        real_write(fh, data, sr, **kw)
+        fh.truncate(fh.tell() - 1000)  # libsndfile then counts the frames present
+
+    for broken, why in [(short_write, r"read back 2000 frames x 1 channels at 8000 Hz, wrote 4000"),
+                        (truncated_write, r"read back 3500 frames x 1 channels at 8000 Hz, wrote 4000")]:
+        monkeypatch.setattr(sf, "write", broken)
+        with pytest.raises(OSError, match=rf"save: the file written for '{target}' is incomplete \({why}"):
+            js.save(target, _tone(amp=0.1), 8000)
+        monkeypatch.undo()
+        assert target.read_bytes() == before
+        assert sorted(os.listdir(tmp_path)) == ["out.wav"]
+
+    def failing_assert(fh, data, sr, **kw):  # soundfile's own check, without -O
+        fh.write(b"RIFF")
+        raise AssertionError
+
+    monkeypatch.setattr(sf, "write", failing_assert)
+    with pytest.raises(OSError, match=rf"save: could not write '{target}' \(AssertionError"):
+        js.save(target, _tone(amp=0.1), 8000)
+    assert target.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["out.wav"]
+
+
+_FULL_DISK = r"""
+import os, resource, signal, sys
+import numpy as np
+import jaxspec as js
+assert not __debug__  # running under python -O: soundfile's assert is gone
+path = sys.argv[1]
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))  # a "disk" that holds 20 kB per file
+try:
+    js.save(path, np.zeros(40000, np.float32) + 0.25, 8000)
+except OSError as e:
+    print("OSError:", e)
+"""
+
+
+def test_full_disk_under_python_O_keeps_the_old_file(tmp_path):
+    """A real short write (RLIMIT_FSIZE) in a ``python -O`` subprocess."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "good.wav"
+    js.save(target, _tone(), 8000)
+    before = target.read_bytes()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root, JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-O", "-c", _FULL_DISK, str(target)], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert f"OSError: save: " in out.stdout and repr(str(target)) in out.stdout, out.stdout
+    assert target.read_bytes() == before
+    assert js.load(target)[0].shape == (4000,)
+    assert sorted(os.listdir(tmp_path)) == ["good.wav"]
+
+
+def test_long_file_names_work(tmp_path):
+    name = "a" * 246 + ".wav"  # 250 characters: valid on every common file system (limit 255)
+    js.save(tmp_path / name, _tone(), 8000)
+    assert js.load(tmp_path / name)[0].shape == (4000,)
+    js.save_spectrogram(tmp_path / ("s" * 246 + ".npz"), np.zeros((33, 3), np.complex64))
+    assert sorted(os.listdir(tmp_path)) == sorted([name, "s" * 246 + ".npz"])
+
+
+def test_non_regular_files_are_refused_without_opening(tmp_path):
+    import signal
+
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    old = signal.signal(signal.SIGALRM, lambda *a: (_ for _ in ()).throw(TimeoutError("load blocked on a FIFO")))
+    signal.alarm(20)
+    try:
+        with pytest.raises(OSError, match=rf"load: '{fifo}' is not a regular file \(a FIFO\)"):
+            js.load(fifo)
+        with pytest.raises(OSError, match=r"load_spectrogram: .* is not a regular file \(a FIFO\)"):
+            js.load_spectrogram(fifo)
+        with pytest.raises(OSError, match=rf"save: '{fifo}' exists and is a FIFO; refusing to replace it"):
+            js.save(fifo, _tone(), 8000)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    (tmp_path / "d.wav").mkdir()
+    with pytest.raises(IsADirectoryError, match="save: .* is a directory"):
+        js.save(tmp_path / "d.wav", _tone(), 8000)
+    assert sorted(os.listdir(tmp_path)) == ["d.wav", "pipe.wav"]
+
+
+@pytest.mark.parametrize("kw,err,msg", [
+    (dict(offset=float("nan")), ValueError, r"load: offset must be a finite number of seconds >= 0, got nan"),
+    (dict(offset="1"), TypeError, r"load: offset must be a number of seconds, got '1' of type str"),
+    (dict(offset=-0.5), ValueError, r"load: offset must be a finite number of seconds >= 0, got -0.5"),
+    (dict(offset=True), TypeError, r"load: offset must be a number of seconds"),
+    (dict(duration=float("inf")), ValueError, r"load: duration must be a finite number .* \(use None to read to the end\)"),
+    (dict(duration="2"), TypeError, r"load: duration must be a number of seconds or None"),
+    (dict(sr=float("inf")), ValueError, r"load: sr must be a finite sample rate > 0 Hz, got inf"),
+    (dict(sr="16000"), TypeError, r"load: sr must be a sample rate in Hz"),
+    (dict(sr=0), ValueError, r"load: sr must be a finite sample rate > 0 Hz, got 0"),
+    (dict(sr=1e10), ValueError, r"load: .* resampled from 8000 Hz to sr=1e\+10 Hz \(4000 samples\) would have 5e\+09 "
+                                r"elements per example, more than the limit of 2\*\*28 .* load it in parts"),
+    (dict(mono="no"), TypeError, r"load: mono must be True or False, got 'no'"),
+    (dict(dtype="int16"), ValueError, r"load: dtype must be 'float32' or 'float64'"),
+])
+def test_load_argument_errors(tmp_path, kw, err, msg):
+    p = tmp_path / "a.wav"
+    js.save(p, _tone(), 8000)
+    with pytest.raises(err, match=msg):
+        js.load(p, **kw)
+
+
+def test_load_offsets_at_and_past_the_end(tmp_path):
+    p = tmp_path / "a.wav"
+    js.save(p, _tone(), 8000)
+    assert js.load(p, offset=10.0)[0].shape == (0,)  # past the end: empty, as librosa
+    assert js.load(p, offset=np.float32(0.25), duration=np.int64(1))[0].shape == (2000,)
+    assert js.load(p, sr=np.float64(16000.0))[1] == 16000
+
+
+def test_save_channel_layout(tmp_path):
+    """``(channels, samples)``; a 2-D array with more channels than samples is refused as ambiguous."""
+    x = np.random.default_rng(0).uniform(-0.5, 0.5, (40, 2)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"save: x of shape \(40, 2\) would be 40 channels of 2 samples; the layout is "
+                                         r"\(channels, samples\) .* pass x.T"):
+        js.save(tmp_path / "a.wav", x, 8000)
+    js.save(tmp_path / "a.wav", x.T, 8000, subtype="FLOAT")
+    info = sf.info(str(tmp_path / "a.wav"))
+    assert (info.channels, info.frames) == (2, 40)
+    np.testing.assert_array_equal(js.load(tmp_path / "a.wav", mono=False)[0], x.T)
+    with pytest.raises(ValueError, match=r"save: sr=4294967296 is beyond what audio files store"):
+        js.save(tmp_path / "b.wav", x.T, 2 ** 32)
+
+
+def test_save_spectrogram_validates_its_header(tmp_path):
+    S = np.ones((33, 4), np.complex64)
+    p = tmp_path / "a.npz"
+    for kw, err, msg in [
+        (dict(hop_length=0), ValueError, "save_spectrogram: hop_length must be a positive int, got 0"),
+        (dict(hop_length=8.0), TypeError, "save_spectrogram: hop_length must be an int"),
+        (dict(win_length=128), ValueError, r"save_spectrogram: win_length must be <= n_fft \(64\), got 128"),
+        (dict(sr="abc"), TypeError, "save_spectrogram: sr must be a sample rate in Hz"),
+        (dict(sr=float("nan")), ValueError, "save_spectrogram: sr must be a finite sample rate > 0 Hz"),
+        (dict(center="no"), TypeError, "save_spectrogram: center must be True or False, got 'no'"),
+        (dict(normalized=1), TypeError, "save_spectrogram: normalized must be True or False"),
+        (dict(length=-1), ValueError, "save_spectrogram: length must be an int >= 0, got -1"),
+        (dict(window="nope"), ValueError, "save_spectrogram: unknown window 'nope'"),
+        (dict(window=np.ones(10)), ValueError, r"save_spectrogram: window array must have shape \(64,\)"),
+        (dict(n_fft=True), ValueError, r"save_spectrogram: n_fft=True does not match"),
+    ]:
+        with pytest.raises(err, match=msg):
+            js.save_spectrogram(p, S, **kw)
+    assert os.listdir(tmp_path) == []
+
+
+def _npz(path, S, header):
+    import json
+
+    np.savez(path, S=S, header=np.asarray(json.dumps(header)))
+
+
+def test_load_spectrogram_validates_shape_dtype_and_header(tmp_path):
+    S = np.ones((33, 4), np.complex64)
+    good = {"format": "jaxspec.spectrogram", "version": 1, "sr": 16000, "length": None, "meta": {},
+            "stft": {"n_fft": 64, "hop_length": 16, "win_length": 64, "window": "hann", "center": True,
+                     "normalized": False}}
+    p = tmp_path / "s.npz"
+    _npz(p, S, good)
+    assert js.load_spectrogram(p).stft["hop_length"] == 16
+    no_stft = {k: v for k, v in good.items() if k != "stft"}
+    cases = [
+        (S, no_stft, r"the header of '{p}' lacks the STFT parameters"),
+        (S, dict(good, stft=dict(good["stft"], hop_length=0)), r"'{p}' has an invalid header: load_spectrogram: hop_length must be a positive int, got 0"),
+        (S, dict(good, stft=dict(good["stft"], win_length=128)), r"'{p}' has an invalid header: .*win_length must be <= n_fft"),
+        (S, dict(good, stft=dict(good["stft"], n_fft=100)), r"'{p}' has an invalid header: .*n_fft=100 does not match"),
+        (S, dict(good, sr="abc"), r"'{p}' has an invalid header: .*sr must be a sample rate"),
+        (S, dict(good, stft=dict(good["stft"], center="no")), r"'{p}' has an invalid header: .*center must be True or False"),
+        (S, dict(good, length=-3), r"'{p}' has an invalid header: .*length must be an int >= 0"),
+        (S, dict(good, stft=dict(good["stft"], window=None)), r"the header of '{p}' names no window"),
+        (np.ones((33, 4), np.int32), good, r"'{p}' holds S of dtype int32"),
+        (np.ones(33, np.complex64), good, r"'{p}' holds S of dtype complex64 and shape \(33,\)"),
+    ]
+    for S_, header, msg in cases:
+        _npz(p, S_, header)
+        with pytest.raises(ValueError, match="load_spectrogram: .*" + msg.format(p=p)):
+            js.load_spectrogram(p)
+
+
+def test_headerless_raw_files_are_checked_by_size(tmp_path, monkeypatch):
+    x = np.stack([_tone(), _tone(amp=0.2)])
+    js.save(tmp_path / "a.raw", x, 8000, subtype="PCM_16")
+    assert os.path.getsize(tmp_path / "a.raw") == 2 * 4000 * 2
+    real_write = sf.write
+    monkeypatch.setattr(sf, "write", lambda fh, data, sr, **kw: real_write(fh, data[:100], sr, **kw))
+    with pytest.raises(OSError, match=r"save: the file written for .*a.raw' is incomplete \(400 bytes, expected 16000\)"):
+        js.save(tmp_path / "a.raw", x, 8000, subtype="PCM_16")
+    assert os.path.getsize(tmp_path / "a.raw") == 16000

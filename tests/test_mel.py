@@ -126,3 +126,18 @@ def test_mel_warnings_and_errors():
         js.mfcc(S, sr=16000, n_mels=20, n_mfcc=40)
     with pytest.raises(ValueError, match=r"mel_spectrogram: S must have shape \(\.\.\., freq, frames\)"):
         js.mel_spectrogram(S[0, :, 0], sr=16000)
+
+
+def test_fmax_above_nyquist_is_an_error_naming_fmax():
+    with pytest.raises(ValueError, match=r"mel_filterbank: fmax must be <= sr / 2 = 8000 Hz .* got fmax=10000"):
+        js.mel_filterbank(sr=16000, n_fft=512, fmax=10000)
+    S = np.ones((257, 3), np.complex64)
+    with pytest.raises(ValueError, match=r"mel_spectrogram: fmax must be <= sr / 2 = 8000 Hz"):
+        js.mel_spectrogram(S, sr=16000, fmax=8000.5)
+    assert js.mel_filterbank(sr=16000, n_fft=512, n_mels=40, fmax=8000).shape == (40, 257)  # the edge is allowed
+
+
+@pytest.mark.parametrize("bad,err", [(None, TypeError), ("abc", TypeError), (["a"], TypeError), (True, TypeError)])
+def test_hz_to_mel_rejects_non_numbers(bad, err):
+    with pytest.raises(err, match="hz_to_mel: frequencies must be"):
+        js.hz_to_mel(bad)

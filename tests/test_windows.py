@@ -40,3 +40,19 @@ def test_window_errors_name_the_argument():
         js.get_window("hann", win_length=0)
     with pytest.raises(ValueError, match=r"window array must have shape \(64,\)"):
         js.get_window(np.ones(10), win_length=64)
+
+
+@pytest.mark.parametrize("check", [js.check_nola, js.check_cola])
+def test_nola_cola_validate_their_arguments(check):
+    name = check.__name__
+    with pytest.raises(ValueError, match=rf"{name}: hop_length must be a positive int, got 0"):
+        check("hann", n_fft=64, hop_length=0)
+    with pytest.raises(ValueError, match=rf"{name}: n_fft must be a positive int, got 0"):
+        check("hann", n_fft=0, hop_length=16)
+    with pytest.raises(TypeError, match=rf"{name}: hop_length must be an int, got 16.0"):
+        check("hann", n_fft=64, hop_length=16.0)
+    with pytest.raises(ValueError, match=rf"{name}: win_length must be <= n_fft \(64\), got 128"):
+        check("hann", n_fft=64, hop_length=16, win_length=128)
+    with pytest.raises(ValueError, match=rf"{name}: tol must be finite, got nan"):
+        check("hann", n_fft=64, hop_length=16, tol=float("nan"))
+    assert check("hann", n_fft=64, hop_length=16, win_length=48) is True  # hann(48) at hop 48 / 3
