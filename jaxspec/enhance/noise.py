@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .. import _checks, _numerics
+from .. import _checks, _fft, _numerics
 
 KINDS = ("white", "pink", "brown", "hum", "clatter", "babble")
 
@@ -65,10 +65,10 @@ def colored(key: jax.Array, shape, *, exponent: float) -> jax.Array:
     shape = _shape("colored", shape)
     n = shape[-1]
     w = jax.random.normal(key, shape, jnp.float32)
-    W = jnp.fft.rfft(w, axis=-1)
+    W = _fft.rfft(w, axis=-1)
     k = jnp.arange(W.shape[-1], dtype=jnp.float32)
     gain = jnp.where(k > 0, _numerics.safe_pow(jnp.maximum(k, 1.0) / n, -0.5 * exponent), 0.0)
-    return _unit_rms(jnp.fft.irfft(W * gain, n=n, axis=-1))
+    return _unit_rms(_fft.irfft(W * gain, n=n, axis=-1))
 
 
 def pink(key: jax.Array, shape) -> jax.Array:
@@ -161,7 +161,7 @@ def clatter(key: jax.Array, shape, *, sr: int, rate: float = 6.0) -> jax.Array:
     ker = jax.random.normal(k_ker, batch + (klen,)) * jnp.exp(-t / tau)
     ker = jnp.diff(ker, axis=-1, prepend=0.0)  # high-pass: impacts are bright
     # circular convolution (the clip loops without a gap)
-    x = jnp.fft.irfft(jnp.fft.rfft(events, axis=-1) * jnp.fft.rfft(ker, n=n, axis=-1), n=n, axis=-1)
+    x = _fft.irfft(_fft.rfft(events, axis=-1) * _fft.rfft(ker, n=n, axis=-1), n=n, axis=-1)
     x = _unit_rms(x) + 10 ** (-40 / 20) * white(k_bg, shape)
     return _unit_rms(x)
 
