@@ -275,7 +275,9 @@ def test_fit_length_crop_and_loop():
     for row, src in zip(looped, x):  # the periodic continuation of the example, from some offset
         start = int(row[0] - src[0])
         np.testing.assert_array_equal(row, src[(start + np.arange(123)) % 50])
-    assert list(inspect.signature(js.fit_length).parameters) == ["key", "noise", "length"]  # fit_length(key, noise, n)
+    params = inspect.signature(js.fit_length).parameters  # fit_length(key, noise, n); options keyword-only
+    assert list(params)[:3] == ["key", "noise", "length"]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(params.values())[3:])
     np.testing.assert_array_equal(np.asarray(_fit(jax.random.key(1), x, length=123)), looped)  # same key, same bits
     assert not np.array_equal(np.asarray(_fit(jax.random.key(2), x, length=123)), looped)
 
