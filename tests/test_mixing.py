@@ -428,3 +428,70 @@ def test_bad_input():
         js.prevent_clipping(s, bound=np.ones(5))
     with pytest.raises(ValueError, match="peak_bound: signal and noise must have the same shape"):
         js.peak_bound(s, n[:1], 1.0)
+
+
+# ----------------------------------------------------------------------------- inconsistent STFTs: exact SNR, no clipping
+
+_P = dict(n_fft=N_FFT, hop_length=HOP, length=1024)
+_N_CASES = 1000
+
+
+def _full_scale_pairs(seed, n):
+    """``n`` full-scale (peak 1) signal/noise pairs of 1024 samples: harmonic tones under random
+    envelopes (speech-like) against white, brown or impulsive noise."""
+    r = np.random.default_rng(seed)
+    t = np.arange(1024) / 8000.0
+    f0 = r.uniform(80, 300, (n, 1, 1))
+    amps = r.uniform(0, 1, (n, 6, 1)) / np.arange(1, 7)[None, :, None]
+    tones = np.sum(amps * np.sin(2 * np.pi * f0 * np.arange(1, 7)[None, :, None] * t + r.uniform(0, 6.3, (n, 6, 1))), 1)
+    env = np.abs(np.sin(np.pi * r.uniform(0.5, 4, (n, 1)) * t + r.uniform(0, 3, (n, 1))))
+    s = tones * env
+    white = r.standard_normal((n, 1024))
+    brown = np.cumsum(white, axis=-1)
+    brown -= brown.mean(-1, keepdims=True)
+    clicks = white * (r.uniform(size=(n, 1024)) < 0.01)
+    kind = r.integers(0, 3, (n, 1))
+    noise = np.where(kind == 0, white, np.where(kind == 1, brown, clicks))
+    s /= np.abs(s).max(-1, keepdims=True)
+    noise /= np.abs(noise).max(-1, keepdims=True)
+    snr = r.uniform(-10, 30, n)
+    return s.astype(np.float32), noise.astype(np.float32), snr.astype(np.float32)
+
+
+@jax.jit
+@jax.vmap
+def _augment_then_mix(key, s, n, snr):
+    """Each case augmented three ways (phase vocoder, with identity phase locking, random EQ),
+    then mixed at ``snr`` with exact waveform powers and guarded against clipping."""
+    istft = functools.partial(js.istft, **_P)
+    S, N = STFT(s), STFT(n)
+    k_rate, k_eq = jax.random.split(key)
+    rate = jnp.exp(jax.random.uniform(k_rate, (), minval=np.log(0.8), maxval=np.log(1.25)))
+    augmented = [js.phase_vocoder(S, rate, hop_length=HOP, n_frames=S.shape[-1], phase_locking=lock)
+                 for lock in (None, "identity")] + [js.random_eq(k_eq, S, max_db=12.0)]
+    out = []
+    for A in augmented:
+        Y, _ = js.mix(A, N, snr, axis=(-2, -1), stft=_P)
+        Y_guarded, g = js.prevent_clipping(Y, axis=(-2, -1), stft=_P)
+        a = istft(A)
+        snr_exact = 10 * jnp.log10(jnp.sum(a ** 2) / jnp.sum((istft(Y) - a) ** 2))
+        # what a Parseval-weighted STFT-domain mix would give: its gain, relative to the exact one
+        k_parseval = js.snr_gain(A, N, snr, axis=(-2, -1), onesided=True)
+        snr_parseval = snr_exact - 20 * jnp.log10(k_parseval / js.snr_gain(A, N, snr, axis=(-2, -1), stft=_P))
+        out.append(jnp.stack([snr_exact, snr_parseval, jnp.max(jnp.abs(istft(Y_guarded))), jnp.max(jnp.abs(istft(Y))), g]))
+    return jnp.stack(out)  # (3 augmentations, 5 results)
+
+
+def test_inconsistent_stft_mix_hits_waveform_snr_and_never_clips():
+    s, n, snr = _full_scale_pairs(1, _N_CASES)
+    res = np.asarray(_augment_then_mix(jax.random.split(jax.random.key(7), _N_CASES), s, n, snr))
+    for i, how in enumerate(["phase vocoder", "phase vocoder, identity locking", "random EQ"]):
+        snr_exact, snr_parseval, peak_guarded, peak_raw, g = res[:, i].T
+        # the waveform SNR (iSTFT of the mixture vs iSTFT of the speech) is the one asked for
+        assert np.max(np.abs(snr_exact - snr)) < 0.05, how
+        # the STFT-domain (Parseval) power does not give it: the case is not trivial
+        assert np.max(np.abs(snr_parseval - snr)) > 0.5, how
+        # never clips, though most of the unguarded mixtures would
+        assert np.all(peak_guarded <= 1.0), (how, peak_guarded.max())
+        assert np.mean(peak_raw > 1.0) > 0.3, how
+        assert np.all((g > 0) & (g <= 1)), how
