@@ -858,7 +858,7 @@ def prevent_clipping(x: jax.Array, *, peak: Any = 1.0, axis: int | tuple[int, ..
     safe_m = jnp.where(over, m, jnp.ones_like(m))
     shrink = jnp.asarray(1.0 - 2.0 * float(jnp.finfo(rdt).eps), rdt)
     gain = jnp.where(over, pk / safe_m * shrink, jnp.ones_like(m))
-    gain = jnp.where(jnp.isnan(m), m, gain)  # NaN in, NaN out (value and gradient)
+    gain = jnp.where(jnp.isfinite(m), gain, m - m)  # NaN/inf in, NaN out (value and gradient)
     return x * jnp.expand_dims(gain, axes).astype(rdt), gain
 
 
