@@ -454,8 +454,8 @@ def reverb(x: jax.Array, rir: jax.Array, *, align: bool = False) -> jax.Array:
       ``(..., samples)`` reverberant signal, in the dtype of ``x`` and ``rir`` combined.
     """
     fn = "reverb"
-    x = _checks.real_signal(fn, "x", x)
-    h = _checks.real_signal(fn, "rir", rir)
+    x = _checks.real_signal(fn, "x", np.asarray(x) if isinstance(x, (list, tuple)) else x)
+    h = _checks.real_signal(fn, "rir", np.asarray(rir) if isinstance(rir, (list, tuple)) else rir)
     align = _checks.static_bool(fn, "align", align)
     if x.ndim < 1 or h.ndim < 1 or x.shape[-1] < 1 or h.shape[-1] < 1:
         raise ValueError(f"{fn}: x and rir must have shape (..., samples) and (..., rir_length), got {x.shape} and {h.shape}")

@@ -21,6 +21,19 @@ at the waveform SNR:
 - ``powers=(signal_power(s), signal_power(n))`` of the waveforms: exact, the STFT-domain mix then
   equals ``stft`` of the time-domain mix.
 
+Both assume *consistent* STFTs (the STFTs of the waveforms). After a phase vocoder, a mask or an
+EQ the STFT is not the STFT of any signal, and its iSTFT keeps only part of its STFT-domain power
+(measured: the Parseval SNR put the waveform SNR 0.5 to 6.1 dB below the requested one after a
+0.8-1.25 time stretch and a +-6 dB EQ of speech). Then ``stft=dict(n_fft=..., hop_length=...,
+length=...)`` measures the powers on ``istft(S)`` and ``istft(N)``: exact for any STFT, at the
+cost of one iSTFT per input. Likewise ``prevent_clipping(Y, axis=(-2, -1), stft=...)`` bounds
+the peak of ``istft(Y)`` rigorously from the frames' spectra, with no inverse FFT.
+
+Range and NaN: powers are computed on signals divided by their peak, so gains and SNRs are exact
+over the whole float32 range (1e-30 to 1e20 amplitudes); NaN or inf in a signal gives a NaN gain
+(value and gradient), so corrupt data is not mixed silently. Concrete SNRs must be finite and
+within [-200, 200] dB; traced ones are not checked.
+
 Silence: an all-zero signal or noise gives a noise gain of 0 (the mixture is the signal) with
 finite values and gradients; ``torchaudio.functional.add_noise`` returns NaN there.
 """
@@ -660,7 +673,8 @@ def random_mix(key: jax.Array, signal: jax.Array, noise: jax.Array, snr: Any, *,
       snr: a distribution (:class:`Uniform`, :class:`Normal`, :class:`TruncatedNormal`,
         :class:`Choice`, or any object with ``.sample(key, shape)``) drawn with the batch shape,
         or a fixed SNR in dB (number, list, tuple or ``(...,)`` array), in which case ``key`` is
-        unused.
+        unused. Concrete SNRs and concrete support bounds (``low``/``high``, ``Choice`` values)
+        must lie within [-200, 200] dB.
       axis: axis or axes over which powers are measured (``(-2, -1)`` for STFTs); the batch shape
         is the dims not in ``axis``.
       powers: optional per-example ``(P_signal, P_noise)``; see :func:`snr_gain`.
@@ -680,6 +694,9 @@ def random_mix(key: jax.Array, signal: jax.Array, noise: jax.Array, snr: Any, *,
     _, batch = _axes_and_batch(fn, s, axis)
     rdt = _real_dtype(s)
     if isinstance(snr, _DISTRIBUTIONS):
+        for field in ("low", "high", "values"):  # concrete support bounds: the same limit as snr_db
+            if hasattr(snr, field) and getattr(snr, field) is not None:
+                _check_values(fn, f"snr.{field}", getattr(snr, field), limit=DB_LIMIT)
         snr_db = snr.sample(key, batch, dtype=rdt)
     elif hasattr(snr, "sample") and callable(snr.sample):
         snr_db = jnp.asarray(snr.sample(key, batch))

@@ -402,6 +402,7 @@ def test_concrete_augmentation_parameters_are_checked():
     for exc, match, call in cases:
         with pytest.raises(exc, match=match):
             call()
+    np.testing.assert_allclose(js.reverb(x, [1.0, 0.0, 0.5]), js.reverb(x, np.asarray([1.0, 0.0, 0.5], np.float32)))
     # traced values stay allowed
     jax.jit(lambda g, d: js.gain(x, g) + js.synthetic_rir(key, sr=SR, rt60=0.1, length=400, drr_db=d))(1000.0, jnp.nan)
 

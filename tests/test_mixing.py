@@ -623,6 +623,8 @@ def test_concrete_parameters_are_checked():
         (ValueError, r"mix: snr_db must lie in \[-200, 200\] dB", lambda: js.mix(s, n, -1000.0)),
         (ValueError, "snr_gain: snr_db must be finite, got nan", lambda: js.snr_gain(s, n, float("nan"))),
         (ValueError, "random_mix: snr must lie in", lambda: js.random_mix(jax.random.key(0), s, n, [0.0, 300.0])),
+        (ValueError, "random_mix: snr.low must lie in", lambda: js.random_mix(jax.random.key(0), s, n, js.Uniform(-1e3, 0))),
+        (ValueError, "random_mix: snr.values must lie in", lambda: js.random_mix(jax.random.key(0), s, n, js.Choice([0, 1e3]))),
         (TypeError, "mix: snr_db must be a real number", lambda: js.mix(s, n, "5")),
         (TypeError, "mix: snr_db must be a real number .* ragged", lambda: js.mix(s, n, [1.0, [2.0]])),
         (ValueError, "mix: powers.0. must be finite and non-negative", lambda: js.mix(s, n, 0.0, powers=(-1.0, 1.0))),
