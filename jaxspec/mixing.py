@@ -243,7 +243,7 @@ def _sqrt_nan(x: jax.Array) -> jax.Array:
 
 
 def _gain(fn: str, s: jax.Array, n: jax.Array, snr_db: Any, axis: Any, powers: Any,
-          onesided: Any, stft: Any = None) -> tuple[jax.Array, tuple[int, ...]]:
+          onesided: Any, stft: Any = None, drawn: bool = False) -> tuple[jax.Array, tuple[int, ...]]:
     axes, batch = _axes_and_batch(fn, s, axis)
     onesided = _onesided(fn, onesided, s, axes)
     params = _stft_params(fn, stft, s, axes)
@@ -251,7 +251,8 @@ def _gain(fn: str, s: jax.Array, n: jax.Array, snr_db: Any, axis: Any, powers: A
         raise ValueError(f"{fn}: stft=... measures the powers on the iSTFTs; it cannot be combined with "
                          f"{'onesided=True' if onesided else 'powers=...'}")
     rdt = _real_dtype(s)
-    snr = _per_example(fn, "snr_db", snr_db, batch, rdt, limit=DB_LIMIT)
+    # drawn SNRs are the distribution's business (checked at its bounds), like traced ones
+    snr = snr_db if drawn else _per_example(fn, "snr_db", snr_db, batch, rdt, limit=DB_LIMIT)
     if powers is None:
         ms, ps, mn, pn = _pair_powers(fn, s, n, axes, onesided, params)
         # k = sqrt(Ps / Pn) with P = m^2 p: (ms / mn) sqrt(ps / pn), no square of a large or small number
@@ -708,7 +709,7 @@ def random_mix(key: jax.Array, signal: jax.Array, noise: jax.Array, snr: Any, *,
                         f"number/array of SNRs in dB, got {snr!r}")
     else:
         snr_db = _per_example(fn, "snr", snr, batch, rdt, limit=DB_LIMIT)
-    k, axes = _gain(fn, s, n, snr_db, axis, powers, onesided, stft)
+    k, axes = _gain(fn, s, n, snr_db, axis, powers, onesided, stft, drawn=True)  # snr_db: checked or drawn
     scaled = jnp.expand_dims(k, axes).astype(rdt) * n
     if return_params:
         return s + scaled, scaled, snr_db, {"snr_db": snr_db, "gain": k}
