@@ -278,7 +278,8 @@ def from_channels(X: jax.Array, *, axis: int = -3) -> jax.Array:
     X = _checks.real_signal("from_channels", "X", X)
     if X.ndim < 3 or X.shape[axis] != 2:
         layout = "(..., 2, freq, frames)" if axis == -3 else "(..., freq, frames, 2)"
-        raise ValueError(f"from_channels: X must have shape {layout} with axis={axis}, got {X.shape}")
+        raise ValueError(f"from_channels: X must have shape {layout}, got {X.shape}"
+                         + (" (axis=-1: channels last)" if axis == -1 else ""))
     if axis == -1:
         return jax.lax.complex(X[..., 0], X[..., 1])
     return jax.lax.complex(X[..., 0, :, :], X[..., 1, :, :])

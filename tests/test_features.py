@@ -168,7 +168,7 @@ def test_to_channels_channels_last_for_flax_convolutions():
     np.testing.assert_array_equal(X[..., 1], S.imag)
     np.testing.assert_array_equal(np.moveaxis(X, -1, -3), js.to_channels(S))
     np.testing.assert_array_equal(js.from_channels(X, axis=-1), S)
-    with pytest.raises(ValueError, match=r"from_channels: X must have shape \(\.\.\., freq, frames, 2\) with axis=-1"):
+    with pytest.raises(ValueError, match=r"from_channels: X must have shape \(\.\.\., freq, frames, 2\), got \(2, 2, 9, 6\) \(axis=-1"):
         js.from_channels(js.to_channels(S), axis=-1)
     with pytest.raises(ValueError, match="to_channels: axis must be -3 .* or -1"):
         js.to_channels(S, axis=1)
