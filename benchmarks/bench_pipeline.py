@@ -5,7 +5,11 @@ Batch 32 x 4 s at 16 kHz, n_fft 512, hop 128, 80 log-mel bands. The per-example 
 
 - time-domain mix: ``random_mix`` on the waveforms, then three STFTs (mixture, clean, scaled noise);
 - STFT-domain mix: two STFTs (clean, noise), then ``random_mix`` on the STFTs with the waveforms'
-  powers (exactly the same mixture by linearity), saving one STFT.
+  powers (exactly the same mixture by linearity), saving one STFT;
+- STFT-domain mix with exact powers (``stft=``): the powers measured on the iSTFTs of the two
+  STFTs, what an augmented (phase-vocoded, equalised) STFT needs; one iSTFT per input more;
+- the same plus the clipping guard from the STFT (``prevent_clipping(..., stft=)``: the rigorous
+  peak bound, no inverse FFT), and the guard alone on a ready mixture STFT.
 
 Both are reported against ``jaxspec.stft`` of the same batch alone (one STFT), with compile time
 apart. The log-mel comes from ``jaxspec.log_mel`` when importable, else from a private
@@ -71,6 +75,21 @@ def run(ctx: Ctx) -> list[dict]:
         Y, kN, _ = js.random_mix(k, S, N, snr, axis=(-2, -1), powers=powers)
         return masks.irm(S, kN), log_mel(Y)
 
+    P = dict(n_fft=N_FFT, hop_length=HOP, length=n)
+
+    def stft_domain_exact(k, s, x):
+        S, N = stft(s), stft(x)
+        Y, kN, _ = js.random_mix(k, S, N, snr, axis=(-2, -1), stft=P)
+        return masks.irm(S, kN), log_mel(Y)
+
+    def stft_domain_exact_guarded(k, s, x):
+        S, N = stft(s), stft(x)
+        Y, kN, _ = js.random_mix(k, S, N, snr, axis=(-2, -1), stft=P)
+        Y, g = js.prevent_clipping(Y, axis=(-2, -1), stft=P)
+        return masks.irm(S * g, kN * g), log_mel(Y)
+
+    Y0 = stft(clean + noise)
+
     def batched(per_example):
         return lambda k, s, x: jax.vmap(per_example)(jax.random.split(k, s.shape[0]), s, x)
 
@@ -82,6 +101,14 @@ def run(ctx: Ctx) -> list[dict]:
             mel=mel_impl),
         row("pipeline", name, "STFT-domain mix, 2 STFTs", time_jax(batched(stft_domain), key, clean, noise, repeats=r),
             mel=mel_impl),
+        row("pipeline", name, "STFT-domain mix, exact iSTFT powers (stft=)",
+            time_jax(batched(stft_domain_exact), key, clean, noise, repeats=r), mel=mel_impl),
+        row("pipeline", name, "STFT-domain mix, exact powers + STFT peak bound",
+            time_jax(batched(stft_domain_exact_guarded), key, clean, noise, repeats=r), mel=mel_impl),
+        row("pipeline", name, "prevent_clipping(stft=) alone (peak bound)",
+            time_jax(lambda Y: js.prevent_clipping(Y, axis=(-2, -1), stft=P), Y0, repeats=r)),
+        row("pipeline", name, "signal_power(stft=) alone (exact power, 1 iSTFT)",
+            time_jax(lambda Y: js.signal_power(Y, axis=(-2, -1), stft=P), Y0, repeats=r)),
     ]
     return rows
 
@@ -96,9 +123,12 @@ def _get(rows, impl):
 def summarize(rows: list[dict]) -> list[str]:
     base = _get(rows, "jaxspec.stft alone (1 STFT)")
     out = []
-    for impl in ("time-domain mix, 3 STFTs", "STFT-domain mix, 2 STFTs"):
+    for impl in ("time-domain mix, 3 STFTs", "STFT-domain mix, 2 STFTs", "STFT-domain mix, exact iSTFT powers (stft=)",
+                 "STFT-domain mix, exact powers + STFT peak bound", "prevent_clipping(stft=) alone (peak bound)",
+                 "signal_power(stft=) alone (exact power, 1 iSTFT)"):
         r = _get(rows, impl)
         if r and base:
+            mel = f"; log-mel: {r['mel']}" if "mel" in r else ""
             out.append(f"- {impl}: {r['median_ms']:.1f} ms per batch = {r['median_ms'] / base['median_ms']:.2f}x the STFT "
-                       f"alone ({base['median_ms']:.1f} ms); compile {r['compile_ms']:.0f} ms; log-mel: {r.get('mel', '?')}")
+                       f"alone ({base['median_ms']:.1f} ms); compile {r['compile_ms']:.0f} ms{mel}")
     return out

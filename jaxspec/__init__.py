@@ -15,7 +15,7 @@ from .windows import check_cola, check_nola, get_window
 from .augment import (chain, early_rir, eq, eq_curve, gain, maybe, random_eq, random_gain, random_spec_augment,
                       random_time_stretch, reverb, spec_augment, synthetic_rir)
 from .metrics import (compressed_spectral_mse, multi_resolution_stft_loss, pesq, segmental_snr, si_sdr, si_sdr_loss,
-                      snr, stoi)
+                      snr, spectral_convergence, stoi)
 
 # mixing (issue 3): SNR mixing, SNR distributions, length fitting, clipping; masks as a namespace
 from . import masks
@@ -117,6 +117,7 @@ __all__ = [
     "multi_resolution_stft_loss",
     "stoi",
     "pesq",
+    "spectral_convergence",
     # io
     "load",
     "save",

@@ -58,42 +58,122 @@ def _real_dtype(x: jax.Array):
     return jnp.finfo(x.dtype).dtype if jnp.iscomplexobj(x) else x.dtype
 
 
+# Concrete gains in dB must lie in [-DB_LIMIT, DB_LIMIT] (amplitude factors 1e-10..1e10): far
+# beyond any real use, and far from float32 overflow (1000 dB is a factor 1e50: inf). Traced
+# values are not checked.
+DB_LIMIT = 200.0
+
+
+def _real_param(fn: str, name: str, value, *, finite: bool = True, limit: float | None = None,
+                minimum: float | None = None):
+    """A possibly-traced real parameter: lists/tuples become arrays; strings, None, booleans and
+    complex numbers raise ``TypeError``; concrete values are checked (finite, ``>= minimum``,
+    ``|value| <= limit`` dB). Returns the value, converted to an array when it was a sequence."""
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"{fn}: {name} must be a real number or array, got {value!r}")
+    if isinstance(value, (list, tuple)):
+        try:
+            value = np.asarray(value)
+        except (ValueError, TypeError):
+            raise TypeError(f"{fn}: {name} must be a real number or array, got the ragged sequence {value!r}") from None
+    dt = value.dtype if hasattr(value, "dtype") else np.result_type(type(value))
+    if dt == np.bool_ or not (np.issubdtype(dt, np.floating) or np.issubdtype(dt, np.integer)):
+        raise TypeError(f"{fn}: {name} must be a real number or array (float or int), got {value!r} of dtype {dt}")
+    if _checks.is_traced(value):
+        return value
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except Exception:  # a tracer inside a container
+        return value
+    if finite and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{fn}: {name} must be finite, got {value!r}")
+    if minimum is not None and np.any(arr < minimum):
+        raise ValueError(f"{fn}: {name} must be >= {minimum:g}, got {value!r}")
+    if limit is not None and np.any(np.abs(arr) > limit):
+        raise ValueError(f"{fn}: {name} must lie in [-{limit:g}, {limit:g}] dB (amplitude factors 1e-10..1e10), "
+                         f"got {value!r}")
+    return value
+
+
+def _event_axes(fn: str, x: jax.Array, axis) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """``axis=None``: the last axis of a real input, the last two of a complex STFT."""
+    if axis is None:
+        axis = (-2, -1) if jnp.iscomplexobj(x) else -1
+    if x.ndim == 0:
+        raise ValueError(f"{fn}: x must have at least one dimension, got a scalar")
+    axes = _checks.normalize_axis(fn, "axis", axis, x.ndim)
+    batch = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+    return axes, batch
+
+
+def _batch_shaped(fn: str, name: str, v: jax.Array, batch: tuple[int, ...], what: str) -> jax.Array:
+    try:
+        shape = jnp.broadcast_shapes(v.shape, batch)
+    except ValueError:
+        shape = None
+    if shape != batch:
+        raise ValueError(f"{fn}: {name} must be a scalar or broadcastable to the batch shape {batch} ({what}), "
+                         f"got shape {v.shape}")
+    return jnp.broadcast_to(v, batch)
+
+
 # ----------------------------------------------------------------------------------------------
 # gain
 
 
-def gain(x: jax.Array, gain_db) -> jax.Array:
+def gain(x: jax.Array, gain_db, *, axis=None) -> jax.Array:
     """Scale each example by a gain in dB: ``x * 10 ** (gain_db / 20)``.
 
+    One gain per example, where an example spans ``axis``: by default the last axis of a real
+    waveform and the last two of a complex STFT (so ``gain(stft(x), g) == stft(gain(x, g))``).
+    For a real spectrogram (a magnitude, a log-mel) pass ``axis=(-2, -1)``; for one gain per
+    frequency row, use :func:`eq`.
+
     Args:
-      x: waveform ``(..., samples)`` (or any array whose last axis is the event axis).
-      gain_db: gain in dB, a scalar or ``(...,)`` broadcastable to ``x.shape[:-1]``; may be traced.
+      x: waveform ``(..., samples)`` or complex STFT ``(..., freq, frames)``.
+      gain_db: gain in dB, a scalar or ``(...,)`` broadcastable to the batch shape (the dims of
+        ``x`` not in ``axis``); a number, list, tuple or array. May be traced; concrete values
+        must be finite and within [-200, 200] dB.
+      axis: the axes of one example (static int or tuple); default None: ``-1`` for real ``x``,
+        ``(-2, -1)`` for complex ``x``.
 
     Returns:
-      ``(..., samples)``, same dtype as ``x``.
+      ``x``'s shape and dtype.
     """
-    x = _checks.floating("gain", "x", x)
-    g = jnp.asarray(gain_db, _real_dtype(x))
-    return x * (10.0 ** (g / 20.0))[..., None]
+    fn = "gain"
+    x = _checks.floating(fn, "x", x)
+    axes, batch = _event_axes(fn, x, axis)
+    g = jnp.asarray(_real_param(fn, "gain_db", gain_db, limit=DB_LIMIT), _real_dtype(x))
+    g = _batch_shaped(fn, "gain_db", g, batch, "one gain per example, the dims of x not in axis")
+    return x * jnp.expand_dims(10.0 ** (g / 20.0), axes).astype(_real_dtype(x))
 
 
-def random_gain(key: jax.Array, x: jax.Array, *, min_db=-6.0, max_db=6.0) -> jax.Array:
+def random_gain(key: jax.Array, x: jax.Array, *, min_db=-6.0, max_db=6.0, axis=None, return_params: bool = False):
     """Random gain, uniform in ``[min_db, max_db]`` dB, one draw per example; calls :func:`gain`.
 
     Args:
       key: PRNG key.
-      x: waveform ``(..., samples)``; the batch shape is ``x.shape[:-1]``.
-      min_db: lower bound in dB (may be traced).
+      x: waveform ``(..., samples)`` or complex STFT ``(..., freq, frames)``; the batch shape is
+        the dims not in ``axis``.
+      min_db: lower bound in dB (may be traced; concrete values finite, within [-200, 200]).
       max_db: upper bound in dB (may be traced; ``>= min_db``, checked when concrete).
+      axis: the axes of one example; default None: ``-1`` for real ``x``, ``(-2, -1)`` for a
+        complex STFT (one gain for the whole STFT, not one per row: that is :func:`random_eq`).
+      return_params: also return the draws (static bool).
 
     Returns:
-      ``(..., samples)``, same dtype as ``x``.
+      ``x``'s shape and dtype; with ``return_params=True``, ``(y, {"gain_db": (...,)})``.
     """
     fn = "random_gain"
     x = _checks.floating(fn, "x", x)
+    return_params = _checks.static_bool(fn, "return_params", return_params)
+    min_db = _real_param(fn, "min_db", min_db, limit=DB_LIMIT)
+    max_db = _real_param(fn, "max_db", max_db, limit=DB_LIMIT)
     _check_range(fn, "min_db", min_db, "max_db", max_db)
-    g = jax.random.uniform(key, x.shape[:-1], _real_dtype(x), min_db, max_db)
-    return gain(x, g)
+    _, batch = _event_axes(fn, x, axis)
+    g = jax.random.uniform(key, batch, _real_dtype(x), min_db, max_db)
+    y = gain(x, g, axis=axis)
+    return (y, {"gain_db": g}) if return_params else y
 
 
 # ----------------------------------------------------------------------------------------------
@@ -138,8 +218,8 @@ def spec_augment(S: jax.Array, time_start, time_width, freq_start, freq_width, *
         values raise, traced ones are treated as 0).
       freq_start: int ``(..., n_freq_masks)`` first masked bin of each mask.
       freq_width: int ``(..., n_freq_masks)`` masked bins per mask (>= 0).
-      mask_value: value written into the masked cells (scalar, may be traced). torchaudio's
-        default is 0; some recipes use the mean of ``S``.
+      mask_value: value written into the masked cells (scalar, may be traced; concrete values
+        finite). torchaudio's default is 0; some recipes use the mean of ``S``.
 
     Returns:
       ``(..., freq, frames)``, same dtype as ``S``.
@@ -153,6 +233,19 @@ def spec_augment(S: jax.Array, time_start, time_width, freq_start, freq_width, *
     for a, b, names in ((ts, tw, ("time_start", "time_width")), (fs, fw, ("freq_start", "freq_width"))):
         if a.ndim < 1 or b.ndim < 1:
             raise ValueError(f"{fn}: {names[0]} and {names[1]} must have shape (..., n_masks), got {a.shape} and {b.shape}")
+        try:
+            both = jnp.broadcast_shapes(a.shape, b.shape)
+            jnp.broadcast_shapes(both[:-1], S.shape[:-2])
+        except ValueError:
+            raise ValueError(f"{fn}: {names[0]} {a.shape} and {names[1]} {b.shape} must broadcast together to "
+                             f"(..., n_masks), with leading dims that broadcast against the batch shape of S "
+                             f"{S.shape[:-2]}") from None
+    if mask_value is None or isinstance(mask_value, (str, bytes, bool, np.bool_)):
+        raise TypeError(f"{fn}: mask_value must be a number, got {mask_value!r}")
+    if jnp.ndim(mask_value) != 0:
+        raise ValueError(f"{fn}: mask_value must be a scalar, got {mask_value!r}")
+    if not _checks.is_traced(mask_value) and not np.isfinite(np.asarray(mask_value)):
+        raise ValueError(f"{fn}: mask_value must be finite, got {mask_value!r}")
     F, T = S.shape[-2:]
     mask = _band_mask(F, fs, fw)[..., :, None] | _band_mask(T, ts, tw)[..., None, :]
     return jnp.where(mask, jnp.asarray(mask_value, S.dtype), S)
@@ -170,7 +263,8 @@ def _draw_masks(key, batch, n, max_width, size):
 
 
 def random_spec_augment(key: jax.Array, S: jax.Array, *, n_time_masks: int = 2, max_time_width: int = 20,
-                        n_freq_masks: int = 2, max_freq_width: int = 10, mask_value=0.0) -> jax.Array:
+                        n_freq_masks: int = 2, max_freq_width: int = 10, mask_value=0.0,
+                        return_params: bool = False):
     """Random SpecAugment time and frequency masks, drawn per example; calls :func:`spec_augment`.
 
     Each mask's width is uniform on ``{0, ..., max_width}`` (capped at the axis size) and, from an
@@ -185,11 +279,15 @@ def random_spec_augment(key: jax.Array, S: jax.Array, *, n_time_masks: int = 2, 
       n_freq_masks: number of frequency masks per example (static int >= 0).
       max_freq_width: largest frequency-mask width in bins (static int >= 0).
       mask_value: value of masked cells (may be traced).
+      return_params: also return the draws (static bool).
 
     Returns:
-      ``(..., freq, frames)``, same dtype as ``S``.
+      ``(..., freq, frames)``, same dtype as ``S``; with ``return_params=True``, ``(out, params)``
+      with ``params`` a dict of int32 ``time_start``, ``time_width`` ``(..., n_time_masks)`` and
+      ``freq_start``, ``freq_width`` ``(..., n_freq_masks)``: the arguments of :func:`spec_augment`.
     """
     fn = "random_spec_augment"
+    return_params = _checks.static_bool(fn, "return_params", return_params)
     S = _checks.floating(fn, "S", S)
     if S.ndim < 2:
         raise ValueError(f"{fn}: S must have shape (..., freq, frames), got {S.shape}")
@@ -202,7 +300,10 @@ def random_spec_augment(key: jax.Array, S: jax.Array, *, n_time_masks: int = 2, 
     kt, kf = jax.random.split(key)
     ts, tw = _draw_masks(kt, batch, n_t, w_t, T)
     fs, fw = _draw_masks(kf, batch, n_f, w_f, F)
-    return spec_augment(S, ts, tw, fs, fw, mask_value=mask_value)
+    out = spec_augment(S, ts, tw, fs, fw, mask_value=mask_value)
+    if return_params:
+        return out, {"time_start": ts, "time_width": tw, "freq_start": fs, "freq_width": fw}
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -260,7 +361,8 @@ def eq(S: jax.Array, gain_db: jax.Array) -> jax.Array:
     Args:
       S: STFT ``(..., freq, frames)`` (complex, or a real magnitude).
       gain_db: ``(..., freq)`` gain per row in dB (e.g. from :func:`eq_curve`), broadcastable
-        against ``S.shape[:-1]``; may be traced.
+        against ``S.shape[:-1]``; a number, list or array. May be traced; concrete values must be
+        finite and within [-200, 200] dB.
 
     Returns:
       ``(..., freq, frames)``, same dtype as ``S``.
@@ -269,13 +371,18 @@ def eq(S: jax.Array, gain_db: jax.Array) -> jax.Array:
     S = _checks.floating(fn, "S", S)
     if S.ndim < 2:
         raise ValueError(f"{fn}: S must have shape (..., freq, frames), got {S.shape}")
-    g = _checks.real_signal(fn, "gain_db", gain_db).astype(_real_dtype(S))
+    g = _checks.real_signal(fn, "gain_db", _real_param(fn, "gain_db", gain_db, limit=DB_LIMIT)).astype(_real_dtype(S))
     if g.ndim < 1 or g.shape[-1] not in (1, S.shape[-2]):
         raise ValueError(f"{fn}: gain_db must have shape (..., freq) with freq = {S.shape[-2]}, got {g.shape}")
+    try:
+        jnp.broadcast_shapes(g.shape[:-1], S.shape[:-2])
+    except ValueError:
+        raise ValueError(f"{fn}: the leading dims of gain_db {g.shape} must broadcast against the batch shape of S "
+                         f"{S.shape[:-2]} (S has shape {S.shape})") from None
     return S * (10.0 ** (g / 20.0))[..., None]
 
 
-def random_eq(key: jax.Array, S: jax.Array, *, n_points: int = 8, max_db=6.0) -> jax.Array:
+def random_eq(key: jax.Array, S: jax.Array, *, n_points: int = 8, max_db=6.0, return_params: bool = False):
     """Random smooth equalisation of an STFT, one curve per example; calls :func:`eq`.
 
     Draws ``n_points`` control gains uniform in ``[-max_db, max_db]`` per example and interpolates
@@ -285,21 +392,26 @@ def random_eq(key: jax.Array, S: jax.Array, *, n_points: int = 8, max_db=6.0) ->
       key: PRNG key.
       S: STFT ``(..., freq, frames)``; the batch shape is ``S.shape[:-2]``.
       n_points: control points per curve (static int >= 1).
-      max_db: largest boost/cut in dB (may be traced; >= 0, checked when concrete).
+      max_db: largest boost/cut in dB (may be traced; concrete values in [0, 200]).
+      return_params: also return the draws (static bool).
 
     Returns:
-      ``(..., freq, frames)``, same dtype as ``S``.
+      ``(..., freq, frames)``, same dtype as ``S``; with ``return_params=True``, ``(out,
+      {"control_db": (..., n_points), "gain_db": (..., freq)})``: the control gains and the curve.
     """
     fn = "random_eq"
+    return_params = _checks.static_bool(fn, "return_params", return_params)
     S = _checks.floating(fn, "S", S)
     if S.ndim < 2:
         raise ValueError(f"{fn}: S must have shape (..., freq, frames), got {S.shape}")
     n_points = _checks.static_int(fn, "n_points", n_points, minimum=1)
-    _checks.concrete_positive(fn, "max_db", max_db, allow_zero=True)
+    max_db = _real_param(fn, "max_db", max_db, limit=DB_LIMIT, minimum=0.0)
     dt = _real_dtype(S)
     m = jnp.asarray(max_db, dt)
     c = jax.random.uniform(key, S.shape[:-2] + (n_points,), dt, -1.0, 1.0) * m
-    return eq(S, eq_curve(c, n_freq=S.shape[-2]))
+    curve = eq_curve(c, n_freq=S.shape[-2])
+    out = eq(S, curve)
+    return (out, {"control_db": c, "gain_db": curve}) if return_params else out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -342,8 +454,8 @@ def reverb(x: jax.Array, rir: jax.Array, *, align: bool = False) -> jax.Array:
       ``(..., samples)`` reverberant signal, in the dtype of ``x`` and ``rir`` combined.
     """
     fn = "reverb"
-    x = _checks.real_signal(fn, "x", x)
-    h = _checks.real_signal(fn, "rir", rir)
+    x = _checks.real_signal(fn, "x", np.asarray(x) if isinstance(x, (list, tuple)) else x)
+    h = _checks.real_signal(fn, "rir", np.asarray(rir) if isinstance(rir, (list, tuple)) else rir)
     align = _checks.static_bool(fn, "align", align)
     if x.ndim < 1 or h.ndim < 1 or x.shape[-1] < 1 or h.shape[-1] < 1:
         raise ValueError(f"{fn}: x and rir must have shape (..., samples) and (..., rir_length), got {x.shape} and {h.shape}")
@@ -385,7 +497,8 @@ def synthetic_rir(key: jax.Array, *, sr: float, rt60, length: int, drr_db=None) 
         below 1 ms are treated as 1 ms.
       length: RIR length in samples (static int >= 1); ``length >= rt60 * sr`` keeps the full decay.
       drr_db: direct-to-reverberant ratio in dB, ``None`` (no direct path) or a scalar / array
-        broadcastable to ``rt60``'s shape; may be traced.
+        broadcastable with ``rt60``'s shape; a number, list or array. May be traced; concrete
+        values must be finite and within [-200, 200] dB.
 
     Returns:
       ``(..., length)`` impulse response, float32 (float64 when ``rt60`` is float64 under x64).
@@ -393,14 +506,19 @@ def synthetic_rir(key: jax.Array, *, sr: float, rt60, length: int, drr_db=None) 
     fn = "synthetic_rir"
     sr = _checks.static_float(fn, "sr", sr, minimum=0.0, strict=True)
     length = _checks.static_int(fn, "length", length, minimum=1)
+    rt60 = _real_param(fn, "rt60", rt60)
     _checks.concrete_positive(fn, "rt60", rt60)
     rt = jnp.asarray(rt60)
     if not jnp.issubdtype(rt.dtype, jnp.floating):
         rt = rt.astype(jnp.float32)
     dt = rt.dtype
     if drr_db is not None:
-        drr = jnp.asarray(drr_db, dt)
-        batch = jnp.broadcast_shapes(rt.shape, drr.shape)
+        drr = jnp.asarray(_real_param(fn, "drr_db", drr_db, limit=DB_LIMIT), dt)
+        try:
+            batch = jnp.broadcast_shapes(rt.shape, drr.shape)
+        except ValueError:
+            raise ValueError(f"{fn}: drr_db of shape {drr.shape} does not broadcast with rt60 of shape {rt.shape} "
+                             f"(one value per RIR)") from None
     else:
         batch = rt.shape
     rt = jnp.maximum(jnp.broadcast_to(rt, batch), 1e-3)
@@ -451,7 +569,7 @@ def early_rir(rir: jax.Array, *, sr: float, early_ms: float = 50.0, fade_ms: flo
 
 
 def random_time_stretch(key: jax.Array, S: jax.Array, *, min_rate=0.8, max_rate=1.25, hop_length: int | None = None,
-                        n_fft: int | None = None) -> jax.Array:
+                        n_fft: int | None = None, return_params: bool = False):
     """Random time stretch of an STFT at a fixed frame count, one rate per example.
 
     Draws ``log(rate)`` uniform in ``[log(min_rate), log(max_rate)]`` (so speeding up and slowing
@@ -466,14 +584,19 @@ def random_time_stretch(key: jax.Array, S: jax.Array, *, min_rate=0.8, max_rate=
       max_rate: largest rate (>= min_rate; may be traced).
       hop_length: hop of ``S`` (static), passed to the phase vocoder.
       n_fft: FFT size of ``S`` (static), passed to the phase vocoder.
+      return_params: also return the draws (static bool).
 
     Returns:
-      Complex ``(..., freq, frames)``, same shape and dtype as ``S``.
+      Complex ``(..., freq, frames)``, same shape and dtype as ``S``; with ``return_params=True``,
+      ``(out, {"rate": (...,)})``.
     """
     from .vocoder import phase_vocoder
 
     fn = "random_time_stretch"
     S = _checks.complex_spec(fn, "S", S)
+    return_params = _checks.static_bool(fn, "return_params", return_params)
+    min_rate = _real_param(fn, "min_rate", min_rate)
+    max_rate = _real_param(fn, "max_rate", max_rate)
     _checks.concrete_positive(fn, "min_rate", min_rate)
     _checks.concrete_positive(fn, "max_rate", max_rate)
     _check_range(fn, "min_rate", min_rate, "max_rate", max_rate)
@@ -481,7 +604,8 @@ def random_time_stretch(key: jax.Array, S: jax.Array, *, min_rate=0.8, max_rate=
     lo = jnp.log(jnp.asarray(min_rate, dt))
     hi = jnp.log(jnp.asarray(max_rate, dt))
     rate = jnp.exp(jax.random.uniform(key, S.shape[:-2], dt, lo, hi))
-    return phase_vocoder(S, rate, hop_length=hop_length, n_fft=n_fft, n_frames=S.shape[-1])
+    out = phase_vocoder(S, rate, hop_length=hop_length, n_fft=n_fft, n_frames=S.shape[-1])
+    return (out, {"rate": rate}) if return_params else out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -526,7 +650,8 @@ def maybe(aug: Augmentation, p, *, event_ndim: int = 1) -> Augmentation:
 
     Args:
       aug: callable ``(key, x) -> x`` whose output has the shape of its input.
-      p: probability in [0, 1] (may be traced; checked when concrete).
+      p: probability in [0, 1], a real number (may be traced; checked when concrete, at
+        construction, like its type).
       event_ndim: trailing dims of one example (static): 1 for waveforms ``(..., samples)``, 2 for
         STFTs ``(..., freq, frames)``; one coin is drawn per example of the remaining batch shape.
 
@@ -536,6 +661,10 @@ def maybe(aug: Augmentation, p, *, event_ndim: int = 1) -> Augmentation:
     if not callable(aug):
         raise TypeError(f"maybe: aug must be a callable (key, x) -> x, got {aug!r}")
     event_ndim = _checks.static_int("maybe", "event_ndim", event_ndim, minimum=0)
+    if p is None or isinstance(p, (str, bytes, bool, np.bool_)) or not (
+            _checks.is_traced(p) or isinstance(p, jax.Array) or isinstance(p, (int, float, np.integer, np.floating))
+            or (isinstance(p, np.ndarray) and p.dtype != np.bool_ and np.issubdtype(p.dtype, np.number))):
+        raise TypeError(f"maybe: p must be a probability (a real number in [0, 1]), got {p!r}")
     if not _checks.is_traced(p) and not isinstance(p, jax.Array):
         pv = np.asarray(p, dtype=float)
         if pv.ndim or not 0.0 <= float(pv) <= 1.0:

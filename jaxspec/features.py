@@ -219,8 +219,25 @@ class Standardizer(NamedTuple):
         """Population standard deviation, shape ``shape``."""
         return _numerics.safe_sqrt(self.variance)
 
+    def _check_seen(self, fn: str) -> None:
+        """Refuse statistics that never saw data (count 0), when the count is concrete: they would
+        scale by ``1 / sqrt(eps)`` (x316 for the default eps) without a word."""
+        if _checks.is_traced(self.count):
+            return
+        try:
+            count = np.asarray(self.count)
+        except Exception:  # traced inside a container
+            return
+        if count.size and np.any(count <= 0):
+            empty = "all" if np.all(count <= 0) else f"{int(np.sum(count <= 0))} of {count.size}"
+            raise ValueError(f"{fn}: the statistics are empty ({empty} entries have count 0): fold data in with "
+                             f"Standardizer.update (or merge) before applying them, or restore saved statistics")
+
     def apply(self, X: jax.Array, *, eps: float = 1e-5) -> jax.Array:
         """Standardise: ``(X - mean) / sqrt(variance + eps)``.
+
+        Raises ``ValueError`` when the statistics are concrete and some entry has seen no data
+        (``count == 0``); under ``jit`` with traced statistics that check cannot run.
 
         Args:
           X: real data whose trailing dims broadcast against the statistics shape.
@@ -230,10 +247,13 @@ class Standardizer(NamedTuple):
           Array of the broadcast shape, in the dtype of ``X``.
         """
         X = _checks.real_signal("Standardizer.apply", "X", X)
+        self._check_seen("Standardizer.apply")
         return (X - self.mean.astype(X.dtype)) * jax.lax.rsqrt(self.variance.astype(X.dtype) + jnp.asarray(eps, X.dtype))
 
     def invert(self, X: jax.Array, *, eps: float = 1e-5) -> jax.Array:
         """Undo :meth:`apply`: ``X * sqrt(variance + eps) + mean`` (e.g. for standardised targets).
+
+        Raises ``ValueError`` for empty statistics, as :meth:`apply` does.
 
         Args:
           X: standardised data broadcasting against the statistics shape.
@@ -243,4 +263,5 @@ class Standardizer(NamedTuple):
           Array of the broadcast shape, in the dtype of ``X``.
         """
         X = _checks.real_signal("Standardizer.invert", "X", X)
+        self._check_seen("Standardizer.invert")
         return X * jnp.sqrt(self.variance.astype(X.dtype) + jnp.asarray(eps, X.dtype)) + self.mean.astype(X.dtype)

@@ -35,6 +35,7 @@ __all__ = [
     "multi_resolution_stft_loss",
     "stoi",
     "pesq",
+    "spectral_convergence",
 ]
 
 
@@ -554,3 +555,47 @@ def pesq(reference, estimate, *, sr: int, mode: str = "wb") -> np.ndarray:
                           RuntimeWarning, stacklevel=2)
             out[i] = np.nan
     return out.reshape(ref.shape[:-1])
+
+
+# ----------------------------------------------------------------------------------------------
+# spectral convergence
+
+
+def spectral_convergence(reference: jax.Array, estimate: jax.Array) -> jax.Array:
+    """Spectral convergence ``|| |R| - |E| ||_F / || |R| ||_F`` per example.
+
+    The spectral-convergence term of :func:`multi_resolution_stft_loss` (Arik et al., 2018;
+    Yamamoto et al., 2020) on one pair of spectrograms, without its ``eps`` floor: 0 for equal
+    magnitudes, 1 for a silent estimate. Magnitudes are formed on the inputs divided by their
+    largest component (a scale the ratio does not depend on), so any float32 scale works.
+
+    Args:
+      reference: clean STFT ``(..., freq, frames)``, complex (or a real magnitude).
+      estimate: estimated STFT or magnitude of the same shape.
+
+    Returns:
+      ``(...,)`` real, in the real dtype of the inputs. An all-zero reference gives 0 (the ratio
+      is undefined there), with finite value and gradient; NaN/inf input gives NaN.
+    """
+    fn = "spectral_convergence"
+    R = _checks.floating(fn, "reference", reference)
+    E = _checks.floating(fn, "estimate", estimate)
+    _checks.same_shape(fn, ("reference", "estimate"), R, E)
+    if R.ndim < 2:
+        raise ValueError(f"{fn}: reference and estimate must have shape (..., freq, frames), got {R.shape}")
+    dt = jnp.result_type(R.dtype, E.dtype)
+    R, E = R.astype(dt), E.astype(dt)
+    axes = (-2, -1)
+
+    def top(Z):
+        a = jnp.maximum(jnp.abs(Z.real), jnp.abs(Z.imag)) if jnp.iscomplexobj(Z) else jnp.abs(Z)
+        return jnp.max(a, axis=axes)
+
+    m = jax.lax.stop_gradient(jnp.maximum(top(R), top(E)))[..., None, None]
+    mr = _numerics.safe_abs(_numerics.safe_div(R, m))
+    me = _numerics.safe_abs(_numerics.safe_div(E, m))
+    d = mr - me
+    num = _numerics.safe_sqrt(jnp.sum(d * d, axis=axes))
+    den = _numerics.safe_sqrt(jnp.sum(mr * mr, axis=axes))
+    out = _numerics.safe_div(num, den)
+    return out + 0.0 * m[..., 0, 0]  # NaN/inf in either input shows in the value

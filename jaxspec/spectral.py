@@ -237,32 +237,50 @@ def decompress(S: jax.Array, *, power: float = 0.3) -> jax.Array:
     return _compress("decompress", S, inv)
 
 
-def to_channels(S: jax.Array) -> jax.Array:
+def _channel_axis(fn: str, axis) -> int:
+    if _checks.is_traced(axis) or isinstance(axis, bool) or axis not in (-3, -1):
+        raise ValueError(f"{fn}: axis must be -3 (channels first: (..., 2, freq, frames), PyTorch) or -1 (channels "
+                         f"last: (..., freq, frames, 2), Flax/TensorFlow), got {axis!r}")
+    return int(axis)
+
+
+def to_channels(S: jax.Array, *, axis: int = -3) -> jax.Array:
     """Complex STFT to a real two-channel image ``[real, imag]`` for a CNN / U-Net.
 
     Lossless (unlike storing a spectrogram as an RGB image): ``from_channels(to_channels(S)) == S``.
 
     Args:
       S: complex ``(..., freq, frames)``.
+      axis: where the channel axis goes (static): ``-3`` (default, channels first, PyTorch's
+        ``NCHW``) or ``-1`` (channels last, the ``NHWC`` layout of ``flax.linen.Conv`` /
+        ``flax.nnx.Conv``).
 
     Returns:
-      Real ``(..., 2, freq, frames)``: channel 0 the real part, channel 1 the imaginary part
-      (complex64 -> float32).
+      Real ``(..., 2, freq, frames)`` (``axis=-3``) or ``(..., freq, frames, 2)`` (``axis=-1``):
+      channel 0 the real part, channel 1 the imaginary part (complex64 -> float32).
     """
+    axis = _channel_axis("to_channels", axis)
     S = _checks.complex_spec("to_channels", "S", S)
-    return jnp.stack([S.real, S.imag], axis=-3)
+    return jnp.stack([S.real, S.imag], axis=axis)
 
 
-def from_channels(X: jax.Array) -> jax.Array:
-    """Inverse of :func:`to_channels`: real ``(..., 2, freq, frames)`` to complex ``(..., freq, frames)``.
+def from_channels(X: jax.Array, *, axis: int = -3) -> jax.Array:
+    """Inverse of :func:`to_channels`: real ``[real, imag]`` channels to complex ``(..., freq, frames)``.
 
     Args:
-      X: real ``(..., 2, freq, frames)``, channel 0 real part, channel 1 imaginary part.
+      X: real ``(..., 2, freq, frames)`` (``axis=-3``) or ``(..., freq, frames, 2)``
+        (``axis=-1``), channel 0 real part, channel 1 imaginary part.
+      axis: the channel axis (static): ``-3`` (channels first, default) or ``-1`` (channels last).
 
     Returns:
       Complex ``(..., freq, frames)`` (float32 -> complex64).
     """
+    axis = _channel_axis("from_channels", axis)
     X = _checks.real_signal("from_channels", "X", X)
-    if X.ndim < 3 or X.shape[-3] != 2:
-        raise ValueError(f"from_channels: X must have shape (..., 2, freq, frames), got {X.shape}")
+    if X.ndim < 3 or X.shape[axis] != 2:
+        layout = "(..., 2, freq, frames)" if axis == -3 else "(..., freq, frames, 2)"
+        raise ValueError(f"from_channels: X must have shape {layout}, got {X.shape}"
+                         + (" (axis=-1: channels last)" if axis == -1 else ""))
+    if axis == -1:
+        return jax.lax.complex(X[..., 0], X[..., 1])
     return jax.lax.complex(X[..., 0, :, :], X[..., 1, :, :])

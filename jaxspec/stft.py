@@ -156,7 +156,9 @@ def stft(
 
     Args:
       x: real signal ``(..., samples)``. float32 gives complex64, float64 (x64 on) complex128;
-        bfloat16/float16 are computed in float32. Integer PCM raises ``TypeError``.
+        bfloat16/float16 are computed in float32. Integer PCM raises ``TypeError``. An input that
+        looks like soundfile's ``(samples, channels)`` layout (last axis at most ``n_fft / 8``
+        long while another axis is at least ``4 * n_fft``) raises ``ValueError``: transpose it.
       n_fft: FFT size (static); ``freq = n_fft // 2 + 1`` rows. Odd sizes are allowed.
       hop_length: samples between frames (static); default ``win_length // 4``.
       win_length: window length (static, ``<= n_fft``); default ``n_fft``. A shorter window is
@@ -186,6 +188,13 @@ def stft(
     w = frame_window(window, n_fft=n_fft, win_length=win_length, fn=fn)
     if x.ndim < 1 or x.shape[-1] < 1:
         raise ValueError(f"{fn}: x must have shape (..., samples) with samples >= 1, got {x.shape}")
+    if x.ndim >= 2 and 8 * x.shape[-1] <= n_fft and max(x.shape[:-1]) >= 4 * n_fft:
+        long_axis = int(np.argmax(x.shape[:-1])) - x.ndim
+        raise ValueError(
+            f"{fn}: x has shape {x.shape}: its last axis ({x.shape[-1]} samples) is far shorter than n_fft={n_fft} "
+            f"while axis {long_axis} is long ({x.shape[long_axis]}). stft transforms the last axis; for "
+            f"soundfile-style (samples, channels) audio pass jnp.swapaxes(x, -1, -2) (i.e. x.T for 2-D input)"
+        )
     if center:
         p = n_fft // 2
         x = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(p, p)], mode=pad_mode)

@@ -141,6 +141,19 @@ def phase_vocoder(
       is None, ``len(np.arange(0, frames, rate))``. Differentiable in ``S`` and (through the
       magnitude interpolation weights) in ``rate``; the gradient is zero for all-zero input.
 
+    The derivative with respect to ``rate`` is that of the magnitude interpolation only: which
+    two input frames an output frame ``t`` reads (``floor(t * rate)`` and the next) and hence its
+    phase are piecewise constant in ``rate``, so the output is piecewise smooth in ``rate`` with
+    kinks (the derivative jumps) at every rate where some ``t * rate`` lands on a whole frame
+    index, i.e. at ``rate = i / t``. Those kinks are dense for long outputs; the phase's dependence
+    on ``rate`` is not differentiated. Use the rate gradient for smooth objectives over many
+    frames, not for a fine search of one rate.
+
+    After stretching, ``S`` is in general not the STFT of any signal (inconsistent): its
+    STFT-domain power differs from that of ``istft`` of it (typically by 1-5 dB), and no waveform
+    exists to bound its peak. To mix it at a waveform SNR and guard against clipping, use
+    ``jaxspec.mix(..., stft=dict(...))`` and ``jaxspec.prevent_clipping(..., stft=dict(...))``.
+
     Raises:
       TypeError: a complex ``rate`` (traced too: its imaginary part would be dropped).
       ValueError: a concrete ``rate`` that is not finite and > 0, or an output over 2**28

@@ -315,3 +315,113 @@ def test_bad_input_messages():
         js.chain(js.random_gain, 3)
     with pytest.raises(ValueError, match="chain: needs at least one augmentation"):
         js.chain()
+
+
+# ----------------------------------------------------------------------------------------------
+# STFT inputs, per-example parameters, checked concrete values, returned draws
+
+
+def test_gain_on_an_stft_is_one_gain_per_example():
+    x = _wave((3, 400))
+    stft = functools.partial(js.stft, n_fft=64, hop_length=16)
+    g = np.asarray([-6.0, 0.0, 12.0], np.float32)
+    np.testing.assert_allclose(js.gain(stft(x), g), stft(js.gain(x, g)), rtol=1e-5, atol=1e-5)
+    for per_example in ([-6.0, 0.0, 12.0], (-6, 0, 12), np.asarray(g)[:, None][:, 0]):
+        np.testing.assert_allclose(js.gain(stft(x), per_example), js.gain(stft(x), g), rtol=1e-6)
+    S = stft(x)
+    y, params = js.random_gain(jax.random.key(0), S, return_params=True)
+    ratio = np.abs(np.asarray(y)) / np.maximum(np.abs(np.asarray(S)), 1e-30)
+    expected = 10 ** (np.asarray(params["gain_db"]) / 20)
+    assert params["gain_db"].shape == (3,)
+    np.testing.assert_allclose(ratio[np.abs(np.asarray(S)) > 1e-3], np.broadcast_to(expected[:, None, None], S.shape)[
+        np.abs(np.asarray(S)) > 1e-3], rtol=1e-4)
+    # a real spectrogram: one gain per example with axis=(-2, -1)
+    M = np.abs(np.asarray(S))
+    np.testing.assert_allclose(js.gain(M, g, axis=(-2, -1)), M * 10 ** (g[:, None, None] / 20), rtol=1e-5)
+
+
+def test_random_augmentations_return_their_draws():
+    key = jax.random.key(4)
+    S = _spec((3, 33, 26))
+    x = _wave((3, 400))
+    y, p = js.random_gain(key, x, return_params=True)
+    np.testing.assert_array_equal(y, js.random_gain(key, x))
+    np.testing.assert_allclose(y, js.gain(x, p["gain_db"]), rtol=1e-6)
+    y, p = js.random_eq(key, S, return_params=True)
+    np.testing.assert_allclose(y, js.eq(S, p["gain_db"]), rtol=1e-6)
+    np.testing.assert_allclose(p["gain_db"], js.eq_curve(p["control_db"], n_freq=33), rtol=1e-6)
+    y, p = js.random_spec_augment(key, S, return_params=True)
+    np.testing.assert_array_equal(y, js.spec_augment(S, p["time_start"], p["time_width"], p["freq_start"], p["freq_width"]))
+    @jax.jit
+    def stretch(key, S):  # one compile for both
+        y, p = js.random_time_stretch(key, S, n_fft=64, hop_length=16, return_params=True)
+        return y, p, js.phase_vocoder(S, p["rate"], hop_length=16, n_frames=S.shape[-1])
+
+    y, p, y_again = stretch(key, S[..., :8])
+    assert p["rate"].shape == (3,) and np.all((p["rate"] >= 0.8) & (p["rate"] <= 1.25))
+    np.testing.assert_allclose(y, y_again, rtol=1e-6, atol=1e-6)
+
+
+def test_concrete_augmentation_parameters_are_checked():
+    x, S = _wave((2, 400)), _spec((2, 33, 26))
+    key = jax.random.key(0)
+    ints = lambda *shape: np.zeros(shape, np.int32)  # noqa: E731
+    cases = [
+        (TypeError, "gain: gain_db must be a real number or array, got '3'", lambda: js.gain(x, "3")),
+        (ValueError, r"gain: gain_db must lie in \[-200, 200\] dB", lambda: js.gain(x, 1000.0)),
+        (ValueError, "gain: gain_db must be finite, got nan", lambda: js.gain(x, float("nan"))),
+        (ValueError, r"gain: gain_db must be a scalar or broadcastable to the batch shape \(2,\)",
+         lambda: js.gain(x, np.zeros(3))),
+        (ValueError, r"gain: gain_db must be a scalar or broadcastable to the batch shape \(2,\)",
+         lambda: js.gain(S, np.zeros(33))),  # a per-row gain on an STFT is an EQ
+        (ValueError, "random_gain: max_db must lie in", lambda: js.random_gain(key, x, max_db=1e4)),
+        (ValueError, "random_gain: min_db must be finite", lambda: js.random_gain(key, x, min_db=-np.inf)),
+        (ValueError, r"eq: gain_db must lie in \[-200, 200\] dB", lambda: js.eq(S, np.full(33, 1000.0))),
+        (ValueError, "eq: the leading dims of gain_db", lambda: js.eq(S, np.zeros((3, 33)))),
+        (ValueError, "random_eq: max_db must be >= 0", lambda: js.random_eq(key, S, max_db=-1.0)),
+        (ValueError, "random_eq: max_db must lie in", lambda: js.random_eq(key, S, max_db=1000.0)),
+        (ValueError, "synthetic_rir: drr_db must lie in", lambda: js.synthetic_rir(key, sr=SR, rt60=0.1, length=64,
+                                                                                   drr_db=-1000.0)),
+        (ValueError, "synthetic_rir: drr_db must be finite", lambda: js.synthetic_rir(key, sr=SR, rt60=0.1, length=64,
+                                                                                      drr_db=np.nan)),
+        (ValueError, r"synthetic_rir: drr_db of shape \(2,\) does not broadcast with rt60 of shape \(3,\)",
+         lambda: js.synthetic_rir(key, sr=SR, rt60=np.full(3, 0.1), length=64, drr_db=np.zeros(2))),
+        (TypeError, "synthetic_rir: rt60 must be a real number", lambda: js.synthetic_rir(key, sr=SR, rt60="0.1", length=64)),
+        (ValueError, r"spec_augment: time_start \(2, 3\) and time_width \(2, 2\) must broadcast",
+         lambda: js.spec_augment(S, ints(2, 3), ints(2, 2), ints(2, 1), ints(2, 1))),
+        (ValueError, r"spec_augment: freq_start \(3, 1\) and freq_width \(3, 1\) must broadcast .* batch shape of S \(2,\)",
+         lambda: js.spec_augment(S, ints(2, 1), ints(2, 1), ints(3, 1), ints(3, 1))),
+        (ValueError, "spec_augment: mask_value must be finite", lambda: js.spec_augment(S, ints(2, 1), ints(2, 1), ints(2, 1),
+                                                                                          ints(2, 1), mask_value=np.nan)),
+        (TypeError, "maybe: p must be a probability", lambda: js.maybe(js.random_gain, "0.5")),
+        (TypeError, "maybe: p must be a probability", lambda: js.maybe(js.random_gain, True)),
+        (ValueError, "maybe: p must be a probability in", lambda: js.maybe(js.random_gain, float("nan"))),
+        (TypeError, "random_time_stretch: max_rate must be a real number",
+         lambda: js.random_time_stretch(key, S, max_rate=1.5 + 1j)),
+    ]
+    for exc, match, call in cases:
+        with pytest.raises(exc, match=match):
+            call()
+    np.testing.assert_allclose(js.reverb(x, [1.0, 0.0, 0.5]), js.reverb(x, np.asarray([1.0, 0.0, 0.5], np.float32)))
+    # traced values stay allowed
+    jax.jit(lambda g, d: js.gain(x, g) + js.synthetic_rir(key, sr=SR, rt60=0.1, length=400, drr_db=d))(1000.0, jnp.nan)
+
+
+def test_rate_gradient_is_piecewise_with_kinks_where_frames_land_on_whole_positions():
+    """Documented in phase_vocoder: output frame t reads input frames floor(t * rate) and the next,
+    so d/d(rate) jumps where t * rate is a whole number (here t = 4, rate = 0.5)."""
+    S = _spec((1, 33, 12), seed=3)
+
+    @jax.jit
+    def energy(rate):
+        Y = js.phase_vocoder(S, rate, hop_length=16, n_frames=8)
+        return jnp.sum(jnp.abs(Y[..., 4]) ** 2)
+
+    grad = jax.jit(jax.grad(energy))
+    h = 1e-3
+    left = (energy(0.5) - energy(0.5 - h)) / h
+    right = (energy(0.5 + h) - energy(0.5)) / h
+    np.testing.assert_allclose(grad(0.5 - 2 * h), left, rtol=0.05)
+    np.testing.assert_allclose(grad(0.5 + 2 * h), right, rtol=0.05)
+    assert abs(left - right) > 0.2 * max(abs(left), abs(right))
+    assert "kinks" in js.phase_vocoder.__doc__

@@ -140,3 +140,43 @@ def test_standardizer_mask_global_shape_and_save(tmp_path):
         s.update(np.zeros((3, 5, 10), np.float32))
     empty = js.Standardizer.init((4, 1))
     assert np.all(np.isfinite(np.asarray(apply(empty, x))))
+
+
+# ----------------------------------------------------------------------------------------------
+# rough edges met by a new user: empty statistics, channels-last layout, (samples, channels) audio
+
+
+def test_empty_standardizer_raises_instead_of_scaling_by_one_over_sqrt_eps():
+    X = np.random.default_rng(0).standard_normal((2, 5, 7)).astype(np.float32)
+    empty = js.Standardizer.init((5, 1))
+    for method in (empty.apply, empty.invert):
+        with pytest.raises(ValueError, match=r"Standardizer\.(apply|invert): the statistics are empty \(all entries"):
+            method(X)
+    partly = js.Standardizer(empty.count.at[0, 0].set(4.0), empty.mean, empty.m2)
+    with pytest.raises(ValueError, match="4 of 5 entries have count 0"):
+        partly.apply(X)
+    stats = empty.update(X)
+    np.testing.assert_allclose(np.asarray(stats.apply(X)).mean(axis=(0, 2)), 0.0, atol=1e-5)
+
+
+def test_to_channels_channels_last_for_flax_convolutions():
+    r = np.random.default_rng(1)
+    S = (r.standard_normal((2, 9, 6)) + 1j * r.standard_normal((2, 9, 6))).astype(np.complex64)
+    X = np.asarray(js.to_channels(S, axis=-1))
+    assert X.shape == (2, 9, 6, 2)
+    np.testing.assert_array_equal(X[..., 0], S.real)
+    np.testing.assert_array_equal(X[..., 1], S.imag)
+    np.testing.assert_array_equal(np.moveaxis(X, -1, -3), js.to_channels(S))
+    np.testing.assert_array_equal(js.from_channels(X, axis=-1), S)
+    with pytest.raises(ValueError, match=r"from_channels: X must have shape \(\.\.\., freq, frames, 2\), got \(2, 2, 9, 6\) \(axis=-1"):
+        js.from_channels(js.to_channels(S), axis=-1)
+    with pytest.raises(ValueError, match="to_channels: axis must be -3 .* or -1"):
+        js.to_channels(S, axis=1)
+
+
+def test_stft_refuses_soundfile_layout():
+    x = np.zeros((4000, 2), np.float32)  # soundfile.read: (samples, channels)
+    with pytest.raises(ValueError, match=r"stft: x has shape \(4000, 2\).* pass jnp.swapaxes\(x, -1, -2\)"):
+        js.stft(x, n_fft=512)
+    assert js.stft(x.T, n_fft=512, hop_length=128).shape == (2, 257, 32)
+    assert js.stft(np.zeros((3, 100), np.float32), n_fft=512).shape[:2] == (3, 257)  # short clips stay allowed

@@ -325,3 +325,27 @@ def test_bad_input_messages():
         js.compressed_spectral_mse(s[:, None] + 0j, e[:, None] + 0j, power=0.0)
     with pytest.raises(ValueError, match="compressed_spectral_mse: complex_weight must be in"):
         js.compressed_spectral_mse(s[:, None] + 0j, e[:, None] + 0j, complex_weight=1.5)
+
+
+# ----------------------------------------------------------------------------------------------
+# spectral convergence
+
+
+def test_spectral_convergence_matches_numpy_at_any_scale():
+    r = np.random.default_rng(0)
+    R = (r.standard_normal((3, 9, 7)) + 1j * r.standard_normal((3, 9, 7))).astype(np.complex64)
+    E = (R + 0.3 * (r.standard_normal(R.shape) + 1j * r.standard_normal(R.shape))).astype(np.complex64)
+    ref = np.linalg.norm(np.abs(R) - np.abs(E), axis=(-2, -1)) / np.linalg.norm(np.abs(R), axis=(-2, -1))
+    sc = jax.jit(js.spectral_convergence)
+    for scale in (1.0, 1e-30, 1e20):
+        np.testing.assert_allclose(sc(R * np.float32(scale), E * np.float32(scale)), ref, rtol=1e-5)
+    np.testing.assert_allclose(sc(np.abs(R), np.abs(E)), ref, rtol=1e-5)  # magnitudes work too
+    np.testing.assert_allclose(sc(R, 0 * E), 1.0, rtol=1e-6)
+    z = np.zeros_like(R)
+    value, grads = jax.value_and_grad(lambda a, b: jnp.sum(js.spectral_convergence(a, b)), argnums=(0, 1))(z, z)
+    assert value == 0 and all(np.all(np.isfinite(g)) for g in grads)
+    bad = R.copy()
+    bad[0, 0, 0] = np.nan
+    assert np.isnan(np.asarray(sc(bad, E))[0]) and np.all(np.isfinite(np.asarray(sc(bad, E))[1:]))
+    with pytest.raises(ValueError, match="spectral_convergence: reference and estimate must have the same shape"):
+        js.spectral_convergence(R, E[:2])

@@ -275,7 +275,9 @@ def test_fit_length_crop_and_loop():
     for row, src in zip(looped, x):  # the periodic continuation of the example, from some offset
         start = int(row[0] - src[0])
         np.testing.assert_array_equal(row, src[(start + np.arange(123)) % 50])
-    assert list(inspect.signature(js.fit_length).parameters) == ["key", "noise", "length"]  # fit_length(key, noise, n)
+    params = inspect.signature(js.fit_length).parameters  # fit_length(key, noise, n); options keyword-only
+    assert list(params)[:3] == ["key", "noise", "length"]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(params.values())[3:])
     np.testing.assert_array_equal(np.asarray(_fit(jax.random.key(1), x, length=123)), looped)  # same key, same bits
     assert not np.array_equal(np.asarray(_fit(jax.random.key(2), x, length=123)), looped)
 
@@ -426,3 +428,240 @@ def test_bad_input():
         js.prevent_clipping(s, bound=np.ones(5))
     with pytest.raises(ValueError, match="peak_bound: signal and noise must have the same shape"):
         js.peak_bound(s, n[:1], 1.0)
+
+
+# ----------------------------------------------------------------------------- inconsistent STFTs: exact SNR, no clipping
+
+_P = dict(n_fft=N_FFT, hop_length=HOP, length=1024)
+_N_CASES = 1000
+
+
+def _full_scale_pairs(seed, n):
+    """``n`` full-scale (peak 1) signal/noise pairs of 1024 samples: harmonic tones under random
+    envelopes (speech-like) against white, brown or impulsive noise."""
+    r = np.random.default_rng(seed)
+    t = np.arange(1024) / 8000.0
+    f0 = r.uniform(80, 300, (n, 1, 1))
+    amps = r.uniform(0, 1, (n, 6, 1)) / np.arange(1, 7)[None, :, None]
+    tones = np.sum(amps * np.sin(2 * np.pi * f0 * np.arange(1, 7)[None, :, None] * t + r.uniform(0, 6.3, (n, 6, 1))), 1)
+    env = np.abs(np.sin(np.pi * r.uniform(0.5, 4, (n, 1)) * t + r.uniform(0, 3, (n, 1))))
+    s = tones * env
+    white = r.standard_normal((n, 1024))
+    brown = np.cumsum(white, axis=-1)
+    brown -= brown.mean(-1, keepdims=True)
+    clicks = white * (r.uniform(size=(n, 1024)) < 0.01)
+    kind = r.integers(0, 3, (n, 1))
+    noise = np.where(kind == 0, white, np.where(kind == 1, brown, clicks))
+    s /= np.abs(s).max(-1, keepdims=True)
+    noise /= np.abs(noise).max(-1, keepdims=True)
+    snr = r.uniform(-10, 30, n)
+    return s.astype(np.float32), noise.astype(np.float32), snr.astype(np.float32)
+
+
+@jax.jit
+@jax.vmap
+def _augment_then_mix(key, s, n, snr):
+    """Each case augmented three ways (phase vocoder, with identity phase locking, random EQ),
+    then mixed at ``snr`` with exact waveform powers and guarded against clipping."""
+    istft = functools.partial(js.istft, **_P)
+    S, N = STFT(s), STFT(n)
+    k_rate, k_eq = jax.random.split(key)
+    rate = jnp.exp(jax.random.uniform(k_rate, (), minval=np.log(0.8), maxval=np.log(1.25)))
+    augmented = [js.phase_vocoder(S, rate, hop_length=HOP, n_frames=S.shape[-1], phase_locking=lock)
+                 for lock in (None, "identity")] + [js.random_eq(k_eq, S, max_db=12.0)]
+    out = []
+    for A in augmented:
+        Y, _ = js.mix(A, N, snr, axis=(-2, -1), stft=_P)
+        Y_guarded, g = js.prevent_clipping(Y, axis=(-2, -1), stft=_P)
+        a = istft(A)
+        snr_exact = 10 * jnp.log10(jnp.sum(a ** 2) / jnp.sum((istft(Y) - a) ** 2))
+        # what a Parseval-weighted STFT-domain mix would give: its gain, relative to the exact one
+        k_parseval = js.snr_gain(A, N, snr, axis=(-2, -1), onesided=True)
+        snr_parseval = snr_exact - 20 * jnp.log10(k_parseval / js.snr_gain(A, N, snr, axis=(-2, -1), stft=_P))
+        out.append(jnp.stack([snr_exact, snr_parseval, jnp.max(jnp.abs(istft(Y_guarded))), jnp.max(jnp.abs(istft(Y))), g]))
+    return jnp.stack(out)  # (3 augmentations, 5 results)
+
+
+def test_inconsistent_stft_mix_hits_waveform_snr_and_never_clips():
+    s, n, snr = _full_scale_pairs(1, _N_CASES)
+    res = np.asarray(_augment_then_mix(jax.random.split(jax.random.key(7), _N_CASES), s, n, snr))
+    for i, how in enumerate(["phase vocoder", "phase vocoder, identity locking", "random EQ"]):
+        snr_exact, snr_parseval, peak_guarded, peak_raw, g = res[:, i].T
+        # the waveform SNR (iSTFT of the mixture vs iSTFT of the speech) is the one asked for
+        assert np.max(np.abs(snr_exact - snr)) < 0.05, how
+        # the STFT-domain (Parseval) power does not give it: the case is not trivial
+        assert np.max(np.abs(snr_parseval - snr)) > 0.5, how
+        # never clips, though most of the unguarded mixtures would
+        assert np.all(peak_guarded <= 1.0), (how, peak_guarded.max())
+        assert np.mean(peak_raw > 1.0) > 0.3, how
+        assert np.all((g > 0) & (g <= 1)), how
+
+
+def _inconsistent(seed, shape=(3, 256)):
+    """An STFT made inconsistent by random phases (as a phase vocoder or a phase-aware mask does)."""
+    s, _ = _pair(seed, shape)
+    S = np.asarray(_stft(s))
+    return (S * np.exp(2j * np.pi * np.random.default_rng(seed).uniform(size=S.shape))).astype(np.complex64)
+
+
+@pytest.mark.parametrize("params", [dict(n_fft=N_FFT, hop_length=HOP), dict(n_fft=N_FFT, hop_length=HOP, length=200),
+                                    dict(n_fft=N_FFT, hop_length=HOP, window="hamming", center=False, normalized=True)])
+def test_exact_power_is_the_power_of_the_istft(params):
+    S = _inconsistent(0)
+    if not params.get("center", True):
+        S = STFT(np.asarray(js.istft(S, n_fft=N_FFT, hop_length=HOP)), center=False)
+        S = S * jnp.exp(1j * jnp.linspace(0, 3, S.shape[-1]))  # inconsistent again
+    y = np.asarray(js.istft(S, **params), np.float64)
+    np.testing.assert_allclose(js.signal_power(S, axis=(-2, -1), stft=params), np.mean(y ** 2, -1), rtol=2e-5)
+    # for a consistent STFT it is the waveform's power
+    s, _ = _pair(1, (2, 256))
+    np.testing.assert_allclose(js.signal_power(_stft(s), axis=(-2, -1), stft=dict(n_fft=N_FFT, hop_length=HOP, length=256)),
+                               js.signal_power(s), rtol=2e-5)
+
+
+@pytest.mark.parametrize("n_fft,hop,window,center,normalized", [(63, 16, "hann", True, False), (64, 32, "hamming", False, True)])
+def test_stft_peak_bound_bounds_every_inconsistent_stft_and_is_tight_for_clicks(n_fft, hop, window, center, normalized):
+    P = dict(n_fft=n_fft, hop_length=hop, window=window, center=center, normalized=normalized)
+    r = np.random.default_rng(3)
+    F = n_fft // 2 + 1
+    Y = (r.standard_normal((50, F, 12)) * r.uniform(0, 3, (50, 1, 12)) + 1j * r.standard_normal((50, F, 12))).astype(np.complex64)
+    bound_fn = jax.jit(lambda Y: js.peak_bound(Y, 0 * Y, 0.0, axis=(-2, -1), stft=P))
+    bound = np.asarray(bound_fn(Y))
+    peak = np.abs(np.asarray(js.istft(Y, **P))).max(-1)
+    assert np.all(peak <= bound) and np.all(bound < 20 * peak)
+    # one click: every frame's spectrum is flat and the bound is exact
+    x = np.zeros((1, 400), np.float32)
+    x[0, 200] = 0.7
+    Sx = js.stft(x, n_fft=n_fft, hop_length=hop, window=window, center=center, normalized=normalized)
+    Sx = np.broadcast_to(Sx, (50,) + Sx.shape[1:])
+    bound = np.asarray(bound_fn(Sx))[:1]
+    if window == "hann":  # constant window-sum-square envelope
+        np.testing.assert_allclose(bound, [0.7], rtol=1e-4)
+    assert 0.7 <= bound[0] <= 0.77
+    g = np.asarray(js.prevent_clipping(Sx[:1], peak=0.5, axis=(-2, -1), stft=P)[1])
+    assert np.abs(np.asarray(js.istft(Sx[:1] * g[:, None, None], **P))).max() <= 0.5
+
+
+def test_sequences_are_accepted_wherever_numbers_are():
+    s, n = _pair(4, (2, 256))
+    snr, k = np.asarray([3.0, 7.0], np.float32), js.snr_gain(s, n, np.asarray([3.0, 7.0], np.float32))
+    for value in ([3.0, 7.0], (3.0, 7.0), [3, 7], np.asarray([3.0, 7.0])):
+        np.testing.assert_allclose(js.snr_gain(s, n, value), k, rtol=1e-6)
+        np.testing.assert_allclose(js.mix(s, n, value)[1], js.mix(s, n, snr)[1], rtol=1e-6)
+        np.testing.assert_allclose(js.random_mix(jax.random.key(0), s, n, value)[2], snr)
+    ps, pn = [1.0, 2.0], (3.0, 4.0)
+    np.testing.assert_allclose(js.snr_gain(s, n, 0.0, powers=(ps, pn)), np.sqrt(np.asarray(ps) / np.asarray(pn)), rtol=1e-6)
+    np.testing.assert_allclose(js.snr_gain(s, n, 0.0, powers=[0.5, 2]), [0.5, 0.5], rtol=1e-6)
+    np.testing.assert_allclose(js.prevent_clipping(4 * s, peak=[0.5, 1.0])[1] * np.abs(4 * s).max(-1), [0.5, 1.0], rtol=1e-5)
+    np.testing.assert_allclose(js.prevent_clipping(s, bound=[4.0, 0.5])[1], [0.25, 1.0], rtol=1e-5)
+    np.testing.assert_allclose(js.peak_bound(s, n, [0.0, 1.0]), np.abs(s).max(-1) + [0, np.abs(n[1]).max()], rtol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-15, 1e15, 1e20])
+def test_float32_range_powers_gains_and_mixtures(scale):
+    s, n = _pair(5, (2, 256), 1.0, 0.3)
+    s64, n64 = s.astype(np.float64) * scale, n.astype(np.float64) * scale
+    S, N = (s * np.float32(scale)).astype(np.float32), (n * np.float32(scale)).astype(np.float32)
+    k_ref = np.sqrt(np.mean(s64 ** 2, -1) / np.mean(n64 ** 2, -1)) * 10 ** (-5.0 / 20)
+    np.testing.assert_allclose(js.snr_gain(S, N, 5.0), k_ref, rtol=1e-5)
+    np.testing.assert_allclose(js.snr_gain(_stft(S), _stft(N), 5.0, axis=(-2, -1), onesided=True),
+                               js.snr_gain(_stft(s), _stft(n), 5.0, axis=(-2, -1), onesided=True), rtol=1e-5)
+    mixture, scaled = js.mix(S, N, 5.0)
+    np.testing.assert_allclose(_snr_db_np(S, scaled, -1), [5.0, 5.0], atol=1e-4)
+    assert np.all(np.isfinite(mixture))
+    np.testing.assert_allclose(js.random_mix(jax.random.key(1), S, N, js.Uniform(5.0, 5.0))[1], scaled, rtol=1e-5)
+    p_ref = np.mean(s64 ** 2, -1)
+    if 1e-37 < p_ref.min() and p_ref.max() < 3e38:  # where the power itself fits in float32
+        np.testing.assert_allclose(js.signal_power(S), p_ref, rtol=1e-5)
+    # gradients: finite, and those of the unit-scale problem scaled by the chain rule
+    grad = jax.grad(lambda a, b: jnp.sum(js.snr_gain(a, b, 5.0)), argnums=(0, 1))
+    g_s, g_n = grad(S, N)
+    g1_s, g1_n = grad(s, n)
+    assert np.all(np.isfinite(g_s)) and np.all(np.isfinite(g_n))
+    if scale < 1e18:  # gradients of ~1e-20 * 1/samples underflow float32 beyond that; they are 0, not NaN
+        np.testing.assert_allclose(np.asarray(g_s) * scale, g1_s, rtol=1e-4, atol=1e-7)
+
+
+@jax.jit
+def _nan_checks(x, n):
+    def f(a):
+        return jnp.sum(js.mix(a, n, 5.0)[1])
+    return (js.snr_gain(x, n, 5.0), js.mix(x, n, 5.0)[0], jax.grad(f)(x), js.snr_gain(n, x, 5.0),
+            js.snr_gain(0 * n, x, 5.0), js.signal_power(x), js.prevent_clipping(x)[1])
+
+
+def test_nan_and_inf_propagate_silence_stays_finite():
+    s, n = _pair(6, (2, 256))
+    for value in (np.nan, np.inf):
+        x = s.copy()
+        x[0, 10] = value
+        k, mixture, g, k_noise, k_silent, p, gain = map(np.asarray, _nan_checks(x, n))
+        assert np.isnan(k[0]) and np.isfinite(k[1])
+        assert np.isnan(mixture[0]).any() and np.all(np.isfinite(mixture[1]))
+        assert np.isnan(g[0]).any() and np.all(np.isfinite(g[1]))
+        assert np.isnan(k_noise[0]) and np.isnan(k_silent[0])  # NaN noise too, also with a silent signal
+        assert np.isnan(p[0]) and np.isnan(gain[0]) and np.isfinite(gain[1])
+    # silence: finite value and gradient everywhere, also on the exact-power and peak-bound paths
+    z = np.zeros((3, 2, 17, 9), np.complex64)
+    z[1, 1] = 1.0
+    z[2, 0] = 1.0
+    P = dict(n_fft=32, hop_length=8)
+
+    def f(a, b):
+        return jnp.sum(js.mix(a, b, 5.0, axis=(-2, -1), stft=P)[0].real) + jnp.sum(
+            js.prevent_clipping(a + b, axis=(-2, -1), stft=P)[1])
+
+    value, grads = jax.jit(jax.vmap(jax.value_and_grad(f, argnums=(0, 1))))(z[:, 0], z[:, 1])
+    assert np.all(np.isfinite(value)) and all(np.all(np.isfinite(g)) for g in grads)
+
+
+def test_concrete_parameters_are_checked():
+    s, n = _pair(7, (2, 256))
+    S, N = _stft(s), _stft(n)
+    P = dict(n_fft=N_FFT, hop_length=HOP)
+    cases = [
+        (ValueError, r"mix: snr_db must lie in \[-200, 200\] dB", lambda: js.mix(s, n, -1000.0)),
+        (ValueError, "snr_gain: snr_db must be finite, got nan", lambda: js.snr_gain(s, n, float("nan"))),
+        (ValueError, "random_mix: snr must lie in", lambda: js.random_mix(jax.random.key(0), s, n, [0.0, 300.0])),
+        (ValueError, "random_mix: snr.low must lie in", lambda: js.random_mix(jax.random.key(0), s, n, js.Uniform(-1e3, 0))),
+        (ValueError, "random_mix: snr.values must lie in", lambda: js.random_mix(jax.random.key(0), s, n, js.Choice([0, 1e3]))),
+        (TypeError, "mix: snr_db must be a real number", lambda: js.mix(s, n, "5")),
+        (TypeError, "mix: snr_db must be a real number .* ragged", lambda: js.mix(s, n, [1.0, [2.0]])),
+        (ValueError, "mix: powers.0. must be finite and non-negative", lambda: js.mix(s, n, 0.0, powers=(-1.0, 1.0))),
+        (ValueError, "prevent_clipping: bound must be finite and non-negative, got nan",
+         lambda: js.prevent_clipping(s, bound=float("nan"))),
+        (ValueError, "prevent_clipping: peak must be finite and positive", lambda: js.prevent_clipping(s, peak=[1.0, 0.0])),
+        (ValueError, "peak_bound: gain must be finite", lambda: js.peak_bound(s, n, float("inf"))),
+        (ValueError, "fit_length: length must be <= 2\\*\\*28", lambda: js.fit_length(jax.random.key(0), n, 2**29)),
+        (TypeError, "mix: stft must be None or a dict", lambda: js.mix(S, N, 0.0, axis=(-2, -1), stft=512)),
+        (ValueError, "signal_power: stft has unknown keys \\['hop'\\]",
+         lambda: js.signal_power(S, axis=(-2, -1), stft=dict(hop=16))),
+        (ValueError, "mix: stft=... measures the waveform of a complex STFT", lambda: js.mix(s, n, 0.0, stft=P)),
+        (ValueError, "snr_gain: stft=... .* cannot be combined with onesided=True",
+         lambda: js.snr_gain(S, N, 0.0, axis=(-2, -1), stft=P, onesided=True)),
+        (ValueError, "prevent_clipping: pass either bound=... or stft=...",
+         lambda: js.prevent_clipping(S, axis=(-2, -1), stft=P, bound=1.0)),
+        (ValueError, "prevent_clipping: stft n_fft=128 expects 65 frequency rows, got 33",
+         lambda: js.prevent_clipping(S, axis=(-2, -1), stft=dict(n_fft=128))),
+        (ValueError, "mix: invalid stft parameters .* hop_length must be a positive int",
+         lambda: js.mix(S, N, 0.0, axis=(-2, -1), stft=dict(hop_length=0))),
+    ]
+    for exc, match, call in cases:
+        with pytest.raises(exc, match=match):
+            call()
+    # traced values stay allowed (and unchecked)
+    jax.jit(lambda snr, b: js.prevent_clipping(js.mix(s, n, snr)[0], bound=b))(-1000.0, jnp.nan)
+
+
+def test_random_mix_and_fit_length_return_their_draws():
+    s, n = _pair(8, (3, 256))
+    key = jax.random.key(3)
+    y, kn, snr, params = js.random_mix(key, s, n, js.Uniform(0.0, 10.0), return_params=True)
+    np.testing.assert_allclose(params["snr_db"], snr)
+    np.testing.assert_allclose(params["gain"], js.snr_gain(s, n, snr), rtol=1e-6)
+    np.testing.assert_allclose(kn, np.asarray(params["gain"])[:, None] * n, rtol=1e-6)
+    for L in (100, 600):
+        out, p = js.fit_length(key, n, L, return_params=True)
+        np.testing.assert_array_equal(out, js.fit_length(key, n, L))
+        for row, src, o in zip(np.asarray(out), n, np.asarray(p["offset"])):
+            np.testing.assert_array_equal(row, src[(o + np.arange(L)) % src.shape[-1]])

@@ -41,6 +41,9 @@ def _reverb_stage(key, x):
 ROWS = [
     Row("gain", js.gain, lambda r, b, d: (real(r, b + (N,), d), (3.0 * real(r, b, d)).astype(d)), grad_argnums=(0, 1)),
     Row("random_gain", functools.partial(js.random_gain, min_db=-6.0, max_db=6.0), _wave, random=True),
+    Row("gain", js.gain, lambda r, b, d: (cplx(r, b + (FREQ, T), d), (3.0 * real(r, b, d)).astype(d)),
+        grad_argnums=(0, 1), id="gain-stft"),
+    Row("random_gain", functools.partial(js.random_gain, return_params=True), _spec, random=True, id="random_gain-stft"),
     Row("spec_augment", js.spec_augment, _masks),
     Row("random_spec_augment", functools.partial(js.random_spec_augment, max_time_width=5, max_freq_width=4),
         _spec, random=True),
@@ -48,6 +51,7 @@ ROWS = [
         grad_argnums=(0, 1)),
     Row("eq_curve", functools.partial(js.eq_curve, n_freq=FREQ), lambda r, b, d: (real(r, b + (6,), d),)),
     Row("random_eq", functools.partial(js.random_eq, n_points=6, max_db=6.0), _spec, random=True),
+    Row("random_eq", functools.partial(js.random_eq, return_params=True), _spec, random=True, id="random_eq-params"),
     Row("reverb", js.reverb, lambda r, b, d: (real(r, b + (N,), d),) + _rir(r, b, d), grad_argnums=(0, 1)),
     Row("reverb", functools.partial(js.reverb, align=True), lambda r, b, d: (real(r, b + (N,), d),) + _rir(r, b, d),
         grad_argnums=(0, 1), id="reverb-align"),

@@ -42,3 +42,7 @@ ROWS = [
     Row("stoi", functools.partial(js.stoi, sr=10000, extended=True), _stoi_pair, grad_argnums=(1,),
         atol=1e-4, rtol=1e-4, id="estoi"),
 ]
+
+ROWS += [
+    Row("spectral_convergence", js.spectral_convergence, _spec_pair, grad_argnums=(0, 1)),
+]

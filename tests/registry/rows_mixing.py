@@ -10,6 +10,7 @@ from . import Row, cplx, real
 
 N = 200          # samples per example
 FREQ, T = 17, 9  # STFT-shaped inputs
+_STFT = dict(n_fft=32, hop_length=8, length=64)  # istft parameters for the exact-power / peak-bound rows
 
 
 def _wave2(r, b, d):
@@ -67,6 +68,22 @@ ROWS = [
     Row("prevent_clipping", lambda Y, bound: js.prevent_clipping(Y, bound=bound, axis=(-2, -1)),
         lambda r, b, d: (cplx(r, b + (FREQ, T), d), (0.5 + np.abs(real(r, b, d))).astype(d)),
         grad_argnums=(0, 1), id="prevent_clipping-bound-stft"),
+    # exact waveform powers and the iSTFT peak bound of (possibly inconsistent) STFTs
+    Row("signal_power", functools.partial(js.signal_power, axis=(-2, -1), stft=_STFT),
+        lambda r, b, d: (cplx(r, b + (FREQ, T), d),), id="signal_power-istft"),
+    Row("mix", functools.partial(js.mix, axis=(-2, -1), stft=_STFT), _spec2_snr, grad_argnums=(0, 1, 2),
+        id="mix-stft-exact"),
+    Row("snr_gain", functools.partial(js.snr_gain, axis=(-2, -1), stft=_STFT), _spec2_snr, grad_argnums=(0, 1, 2),
+        id="snr_gain-stft-exact"),
+    Row("random_mix", lambda k, s, n: js.random_mix(k, s, n, js.Uniform(-5.0, 5.0), axis=(-2, -1), stft=_STFT,
+                                                    return_params=True),
+        lambda r, b, d: (cplx(r, b + (FREQ, T), d), cplx(r, b + (FREQ, T), d)),
+        random=True, grad_argnums=(0, 1), id="random_mix-stft-exact"),
+    Row("prevent_clipping", lambda Y: js.prevent_clipping(Y, axis=(-2, -1), stft=_STFT, peak=0.5),
+        lambda r, b, d: (cplx(r, b + (FREQ, T), d),), id="prevent_clipping-stft"),
+    Row("peak_bound", lambda S, N, k: js.peak_bound(S, N, k, axis=(-2, -1), stft=_STFT),
+        lambda r, b, d: (cplx(r, b + (FREQ, T), d), cplx(r, b + (FREQ, T), d), np.abs(real(r, b, d)).astype(d)),
+        grad_argnums=(0, 1, 2), id="peak_bound-stft"),
     Row("peak_bound", js.peak_bound,
         lambda r, b, d: (real(r, b + (N,), d), real(r, b + (N,), d), np.abs(real(r, b, d)).astype(d)),
         grad_argnums=(0, 1, 2)),
