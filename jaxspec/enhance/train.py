@@ -305,7 +305,9 @@ def build_sources(cfg: TrainConfig, *, log: Callable[[str], None] = print):
         speech = ip.Corpus(files, sr=cfg.sr, what="shipped speech")
     else:
         speech = ip.Corpus.from_source(cfg.speech, sr=cfg.sr, skip_bad=skip, what="speech", log=log)
-    if cfg.noise is None:
+    if cfg.task == "dereverb" and cfg.noise is None:  # no noise in this task: nothing to generate
+        noise = ip.ArrayCorpus(np.zeros((1, 1), np.float32), sr=cfg.sr, what="no noise")
+    elif cfg.noise is None:
         bank = noise_bank(cfg, speech, key=jax.random.fold_in(jax.random.key(cfg.seed), 1 << 20))
         noise = ip.ArrayCorpus(bank, sr=cfg.sr, what="generated noise")
     else:
@@ -450,8 +452,11 @@ def run(cfg: TrainConfig, workdir: str, *, resume: bool = True, until: int | Non
     if pairs is not None:
         data = f"{len(pairs)} spectrogram pairs from {cfg.pairs}"
     else:
-        data = (f"{len(speech)} speech file(s) ({speech.seconds / 3600:.2f} h), {len(noise)} noise "
-                f"{'file(s)' if cfg.noise else 'clip(s) generated (' + '/'.join(cfg.noise_kinds) + ')'}"
+        if cfg.task == "dereverb" and cfg.noise is None:
+            noise_text = "no noise"
+        else:
+            noise_text = f"{len(noise)} noise " + ("file(s)" if cfg.noise else f"clip(s) generated ({'/'.join(cfg.noise_kinds)})")
+        data = (f"{len(speech)} speech file(s) ({speech.seconds / 3600:.2f} h), {noise_text}"
                 + (f", {len(rirs)} RIR(s)" if rirs is not None else "")
                 + (", synthetic RIRs" if rirs is None and cfg.task != "denoise" else ""))
     log(f"training {cfg.model} for {cfg.task} ({n_params / 1e6:.2f} M params, target {cfg.target}, loss {cfg.loss}) "
