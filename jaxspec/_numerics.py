@@ -46,6 +46,12 @@ def _nonfinite(x: jax.Array) -> jax.Array:
     return jnp.logical_not(jnp.isfinite(x))
 
 
+_EXPONENT_BITS = {
+    jnp.dtype(jnp.float32): (jnp.int32, 0x7F800000),
+    jnp.dtype(jnp.float64): (jnp.int64, 0x7FF0000000000000),
+}
+
+
 def pow2_scale(m: jax.Array, *, axis=None) -> jax.Array:
     """A power of two ``s`` with ``max(m) / s`` in ``[1, 2)``: the scale to divide by before squaring.
 
@@ -64,8 +70,14 @@ def pow2_scale(m: jax.Array, *, axis=None) -> jax.Array:
     m = jax.lax.stop_gradient(m)
     fi = jnp.finfo(m.dtype)
     ok = (m >= fi.tiny) & (m <= fi.max)  # False for 0, subnormals, inf and NaN
-    _, e = jnp.frexp(jnp.where(ok, m, jnp.ones_like(m)))
-    return jnp.where(ok, jnp.ldexp(jnp.ones_like(m), e - 1), jnp.ones_like(m))
+    bits = _EXPONENT_BITS.get(jnp.dtype(m.dtype))
+    if bits is None:  # another float type: the same power of two via frexp
+        _, e = jnp.frexp(jnp.where(ok, m, jnp.ones_like(m)))
+        return jnp.where(ok, jnp.ldexp(jnp.ones_like(m), e - 1), jnp.ones_like(m))
+    # clearing the mantissa bits of a normal number leaves 2 ** floor(log2 m): two cheap bit ops
+    itype, mask = bits
+    s = jax.lax.bitcast_convert_type(jax.lax.bitcast_convert_type(m, itype) & jnp.asarray(mask, itype), m.dtype)
+    return jnp.where(ok, s, jnp.ones_like(m))
 
 
 def abs_max(z: jax.Array) -> jax.Array:
