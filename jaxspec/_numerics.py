@@ -11,15 +11,20 @@ Range: float32 overflows above about 3.4e38 and flushes below about 1.2e-38, so 
 answer fits. The helpers here divide by :func:`pow2_scale`, a power of two near the largest
 magnitude involved, before squaring, and multiply back after: ``|z| = s * sqrt((re/s)**2 +
 (im/s)**2)``. A power of two makes the scaling exact, so in the ordinary range the results are
-bit for bit those of the unscaled formulas. The scale is ``stop_gradient``-ed: that is exact
-whenever the formula equals the unscaled one for every constant ``s`` (the gradient through ``s``
-is then zero), which holds for every use in jaxspec (norms, ratios, angles, normalisation).
+those of the unscaled formulas (bit for bit for sums of squares and ratios). The scale is
+``stop_gradient``-ed: that is exact whenever the formula equals the unscaled one for every
+constant ``s`` (the gradient through ``s`` is then zero), which holds for every use in jaxspec
+(norms, ratios, angles, normalisation).
 
 NaN policy: NaN or inf in the input propagates to the output, value and gradient, so that a
 training loop sees corrupt data instead of a silently finite number: ``safe_abs(nan + 0j)`` is
 NaN (with a NaN gradient), ``safe_div(nan, 0.0)`` is NaN, ``safe_sqrt(-inf)`` is NaN. Only exact
-zeros (silence) take the documented finite branch. Finite input never gives NaN or inf, in value
-or gradient, except where the true answer itself does not fit in the dtype (``|1e20 + 0j|**2``).
+zeros (silence) take the documented finite branch. An infinite input gives inf or NaN in the
+value or the gradient, except through a map that saturates (its limit at infinity is finite,
+e.g. ``tanh``: ``masks.cirm_compress``). :func:`propagate_nonfinite` restores the policy for
+results chosen by a comparison (a binary mask, a silence rule). Finite input never gives NaN or
+inf, in value or gradient, except where the true answer itself does not fit in the dtype
+(``|1e20 + 0j|**2``).
 """
 
 from __future__ import annotations
@@ -36,10 +41,6 @@ def _tiny(dtype) -> jax.Array:
     """
     fi = jnp.finfo(dtype)
     return jnp.asarray(fi.tiny / fi.eps, dtype)
-
-
-def _real_dtype(x: jax.Array):
-    return jnp.finfo(x.dtype).dtype
 
 
 def _nonfinite(x: jax.Array) -> jax.Array:

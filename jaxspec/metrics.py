@@ -507,8 +507,9 @@ def stoi(reference: jax.Array, estimate: jax.Array, *, sr: int, extended: bool =
     sr = _checks.static_int(fn, "sr", sr, minimum=1)
     extended = _checks.static_bool(fn, "extended", extended)
     batch = ref.shape[:-1]
-    # STOI is invariant to scaling each signal (up to pystoi's 2.2e-16 guards): scale both to a
-    # peak in [1, 2) so that frame energies stay in float32 range (pystoi gives 0.99999 at 1e30)
+    # STOI is invariant to scaling each signal (up to pystoi's 2.2e-16 guards; pystoi's float64
+    # answer at 1e30 is its answer at 1): scale both to a peak in [1, 2) so that frame energies
+    # stay in float32 range
     x = _scale_down(ref).reshape((-1, ref.shape[-1]))
     y = _scale_down(est).reshape((-1, est.shape[-1]))
     if sr != _STOI_FS:

@@ -100,7 +100,8 @@ ROWS = [
       lambda c, r: (min(c, 1.0) * _c(r, (2, F, T)),), inf=False),  # |m| < K: a compressed mask
     R("apply_mask", masks.apply_mask, lambda c, r: (c * _c(r, (2, F, T)), np.abs(r.standard_normal((2, F, T))))),
     R("apply_mask-complex", masks.apply_mask, lambda c, r: (c * _c(r, (2, F, T)), _c(r, (2, F, T)))),
-    R("apply_magnitude", masks.apply_magnitude, lambda c, r: (c * _c(r, (2, F, T)), c * np.abs(r.standard_normal((2, F, T))))),
+    R("apply_magnitude", masks.apply_magnitude,
+      lambda c, r: (c * _c(r, (2, F, T)), c * np.abs(r.standard_normal((2, F, T))))),
     # metrics (reference, estimate)
     R("snr", js.snr, _sig_pair),
     R("si_sdr", js.si_sdr, _sig_pair),
@@ -116,8 +117,8 @@ ROWS = [
     R("mel_spectrogram-power1", functools.partial(js.mel_spectrogram, power=1.0, **MEL),
       lambda c, r: (c * _c(r, (2, 33, T)),)),
     R("log_mel", functools.partial(js.log_mel, **MEL), lambda c, r: (c * _c(r, (2, 33, T)),)),
-    R("log_mel-refmax", functools.partial(js.log_mel, ref="max", top_db=None, **MEL), lambda c, r: (c * _c(r, (2, 33, T)),),
-      db_rel=True),
+    R("log_mel-refmax", functools.partial(js.log_mel, ref="max", top_db=None, **MEL),
+      lambda c, r: (c * _c(r, (2, 33, T)),), db_rel=True),
     R("mfcc", functools.partial(js.mfcc, n_mfcc=5, **MEL), lambda c, r: (c * _c(r, (2, 33, T)),)),
     R("normalize", js.normalize, lambda c, r: (c * r.standard_normal((2, F, T)),)),
     R("normalize-utterance", functools.partial(js.normalize, axis=(-2, -1), subtract_mean=False),
