@@ -67,6 +67,9 @@ def normalize(X: jax.Array, *, axis=-1, eps: float = 1e-5, subtract_mean: bool =
     With the default ``axis=-1`` on features ``(..., freq, frames)`` this is CMVN: each feature
     row of each utterance gets zero mean and unit variance over time. The statistics are
     per example (never over the batch). A constant row gives 0 (value and gradient finite).
+    The statistics are taken on ``X`` divided by a power of two near its peak (per group), so the
+    result is right over the whole float32 range (``X`` of 1e20 or 1e-30); NaN or inf in a group
+    makes that group's output NaN.
 
     Args:
       X: real features, e.g. ``(..., freq, frames)``.
@@ -85,13 +88,20 @@ def normalize(X: jax.Array, *, axis=-1, eps: float = 1e-5, subtract_mean: bool =
     subtract_mean = _checks.static_bool(fn, "subtract_mean", subtract_mean)
     divide_std = _checks.static_bool(fn, "divide_std", divide_std)
     _checks.concrete_positive(fn, "eps", eps)
-    mean = jnp.mean(X, axis=axes, keepdims=True)
-    centred = X - mean
-    out = centred if subtract_mean else X
-    if divide_std:
-        var = jnp.mean(centred * centred, axis=axes, keepdims=True)
-        out = out * jax.lax.rsqrt(var + jnp.asarray(eps, X.dtype))
-    return out
+    if not (subtract_mean or divide_std):
+        return X
+    # X = s * Xs with s a power of two (stop_gradient: every line below equals its unscaled form
+    # for any constant s, so the gradient is exact): no square leaves float32 range
+    s = _numerics.pow2_scale(jnp.abs(X), axis=axes)
+    Xs = X / s
+    centred = Xs - jnp.mean(Xs, axis=axes, keepdims=True)
+    out = centred if subtract_mean else Xs
+    if not divide_std:
+        return out * s
+    var = jnp.mean(centred * centred, axis=axes, keepdims=True)
+    # (X - mean) / sqrt(var_X + eps) == out / sqrt(var + eps / s**2) == out / hypot(std, sqrt(eps) / s)
+    root_eps = jnp.sqrt(jnp.asarray(eps, X.dtype))
+    return out / jnp.hypot(_numerics.safe_sqrt(var), root_eps / s)
 
 
 def _stats_axes(shape: tuple, x_shape: tuple, fn: str) -> tuple[int, ...]:

@@ -12,6 +12,12 @@ gets the mask's clean-only value (1 for IBM/IRM/IAM/PSM/ORM), and a ratio with `
 denominator is 0. This is also what the common ``eps``-in-the-denominator code returns, without
 its bias elsewhere.
 
+Range: every mask is invariant to scaling ``S`` and ``N`` together, and is computed on the bin
+divided by a power of two near its largest part (``max(|S|, |N|)`` for IBM/IRM, ``|Y|`` for the
+masks with ``|Y|`` in the denominator), so no power is squared out of float32 range: the masks of
+``1e20 * S, 1e20 * N`` and of ``1e-20 * S, 1e-20 * N`` equal those of ``S, N``. NaN or inf in
+``S`` or ``N`` gives NaN in that bin (value and gradient), never a silently finite mask.
+
 Parameters that do not fix a shape (``beta``, ``threshold_db``, ``temperature``, ``K``, ``C`` and
 the clipping bounds) may be traced; they broadcast elementwise against the STFT (use
 ``beta[..., None, None]`` for one value per example). Python/NumPy values are checked eagerly.
@@ -59,6 +65,21 @@ def _rdt(z: jax.Array):
 
 def _pow2(z: jax.Array) -> jax.Array:
     return z.real * z.real + z.imag * z.imag
+
+
+def _scaled_pair(S: jax.Array, N: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``S / s, N / s`` with ``s`` a power of two near ``max(|S|, |N|)`` per bin (stop_gradient:
+    the masks are invariant to a common scale)."""
+    s = _numerics.pow2_scale(jnp.maximum(_numerics.abs_max(S), _numerics.abs_max(N)))
+    return _numerics.divide_by_scale(S, s), _numerics.divide_by_scale(N, s)
+
+
+def _scaled_by_mixture(S: jax.Array, N: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``S / s, Y / s`` with ``Y = S + N`` and ``s`` a power of two near ``|Y|`` per bin, so that
+    ``|Y / s|^2`` is in ``[1, 8)`` (or 0) whatever the scale of the bin."""
+    Y = S + N
+    s = _numerics.pow2_scale(_numerics.abs_max(Y))
+    return _numerics.divide_by_scale(S, s), _numerics.divide_by_scale(Y, s)
 
 
 def _param(fn: str, name: str, value: Any, dtype, *, positive: bool = False) -> jax.Array:
@@ -132,9 +153,10 @@ def ibm(clean: jax.Array, noise: jax.Array, *, threshold_db: Any = 0.0) -> jax.A
     S, N = _pair(fn, clean, noise)
     rdt = _rdt(S)
     thr = _param(fn, "threshold_db", threshold_db, rdt)
-    ps, pn = _pow2(S), _pow2(N)
+    Ss, Ns = _scaled_pair(S, N)
+    ps, pn = _pow2(Ss), _pow2(Ns)
     c = jnp.power(jnp.asarray(10.0, rdt), thr / 10.0)
-    return ((ps >= c * pn) & (ps > 0)).astype(rdt)
+    return _numerics.propagate_nonfinite(((ps >= c * pn) & (ps > 0)).astype(rdt), S, N)
 
 
 def soft_ibm(clean: jax.Array, noise: jax.Array, *, threshold_db: Any = 0.0, temperature: Any = 1.0) -> jax.Array:
@@ -160,10 +182,12 @@ def soft_ibm(clean: jax.Array, noise: jax.Array, *, threshold_db: Any = 0.0, tem
     rdt = _rdt(S)
     thr = _param(fn, "threshold_db", threshold_db, rdt)
     temp = _param(fn, "temperature", temperature, rdt, positive=True)
-    ps, pn = _pow2(S), _pow2(N)
+    Ss, Ns = _scaled_pair(S, N)
+    ps, pn = _pow2(Ss), _pow2(Ns)
     lsnr = 10.0 * (_numerics.safe_log10(ps) - _numerics.safe_log10(pn))
     soft = jax.nn.sigmoid((lsnr - thr) / temp)
-    return jnp.where(ps > 0, jnp.where(pn > 0, soft, jnp.ones_like(soft)), jnp.zeros_like(soft))
+    m = jnp.where(ps > 0, jnp.where(pn > 0, soft, jnp.ones_like(soft)), jnp.zeros_like(soft))
+    return _numerics.propagate_nonfinite(m, S, N)
 
 
 # ----------------------------------------------------------------------------- ratio masks
@@ -189,7 +213,8 @@ def irm(clean: jax.Array, noise: jax.Array, *, beta: Any = 0.5) -> jax.Array:
     S, N = _pair(fn, clean, noise)
     b = _param(fn, "beta", beta, _rdt(S), positive=True)
     _checks.broadcastable(fn, "beta", b.shape, S.shape, "clean")
-    ps, pn = _pow2(S), _pow2(N)
+    Ss, Ns = _scaled_pair(S, N)
+    ps, pn = _pow2(Ss), _pow2(Ns)
     return _numerics.safe_pow(_numerics.safe_div(ps, ps + pn), b)
 
 
@@ -210,8 +235,8 @@ def iam(clean: jax.Array, noise: jax.Array, *, max: Any = 1.0) -> jax.Array:  # 
     """
     fn = "iam"
     S, N = _pair(fn, clean, noise)
-    Y = S + N
-    m = _numerics.safe_sqrt(_numerics.safe_div(_pow2(S), _pow2(Y)))
+    Ss, Ys = _scaled_by_mixture(S, N)
+    m = _numerics.safe_div(_numerics.safe_abs(Ss), _numerics.safe_abs(Ys))
     if max is None:
         return m
     hi = _param(fn, "max", max, _rdt(S), positive=True)
@@ -237,7 +262,7 @@ def psm(clean: jax.Array, noise: jax.Array, *, min: Any = 0.0, max: Any = 1.0) -
     fn = "psm"
     S, N = _pair(fn, clean, noise)
     rdt = _rdt(S)
-    Y = S + N
+    S, Y = _scaled_by_mixture(S, N)
     m = _numerics.safe_div(S.real * Y.real + S.imag * Y.imag, _pow2(Y))
     lo = None if min is None else _param(fn, "min", min, rdt)
     hi = None if max is None else _param(fn, "max", max, rdt)
@@ -271,7 +296,7 @@ def cirm(clean: jax.Array, noise: jax.Array, *, K: Any = None, C: Any = 0.1) -> 
     """
     fn = "cirm"
     S, N = _pair(fn, clean, noise)
-    Y = S + N
+    S, Y = _scaled_by_mixture(S, N)
     py = _pow2(Y)
     re = _numerics.safe_div(S.real * Y.real + S.imag * Y.imag, py)
     im = _numerics.safe_div(S.imag * Y.real - S.real * Y.imag, py)
@@ -352,7 +377,7 @@ def orm(clean: jax.Array, noise: jax.Array, *, K: Any = None, C: Any = 0.1) -> j
     S, N = _pair(fn, clean, noise)
     # numerator |S|^2 + Re(S N*) = Re(S Y*), denominator |S|^2 + |N|^2 + 2 Re(S N*) = |Y|^2: the
     # forms with Y = S + N avoid the cancellation of the expanded sums when N is close to -S
-    Y = S + N
+    S, Y = _scaled_by_mixture(S, N)
     m = _numerics.safe_div(S.real * Y.real + S.imag * Y.imag, _pow2(Y))
     return _maybe_compress(fn, m, K, C)
 

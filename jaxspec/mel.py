@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, _numerics
-from .spectral import power_to_db
+from .spectral import _log10_to_db
 
 __all__ = ["hz_to_mel", "mel_to_hz", "mel_frequencies", "mel_filterbank", "mel_spectrogram", "log_mel", "mfcc"]
 
@@ -218,17 +218,25 @@ def mel_filterbank(*, sr: float, n_fft: int, n_mels: int = 128, fmin: float = 0.
 # -- features from an STFT ------------------------------------------------------------------------
 
 def _spec_power(fn: str, S, power) -> jax.Array:
-    """``|S| ** power`` as a real array; real ``S`` is taken as a magnitude."""
+    """``|S| ** power`` as a real array; real ``S`` is taken as a magnitude.
+
+    ``|S|`` is computed without squaring (range-safe); only ``power=2`` squares.
+    """
+    S = _check_spec(fn, S)
+    _checks.concrete_positive(fn, "power", power)
+    if not _checks.is_traced(power) and not isinstance(power, jax.Array) and float(power) == 2.0:
+        return S.real * S.real + S.imag * S.imag if jnp.iscomplexobj(S) else S * S
+    mag = _numerics.safe_abs(S)
+    if not _checks.is_traced(power) and not isinstance(power, jax.Array) and float(power) == 1.0:
+        return mag
+    return _numerics.safe_pow(mag, jnp.asarray(power, mag.dtype))
+
+
+def _check_spec(fn: str, S) -> jax.Array:
     S = _checks.floating(fn, "S", S)
     if S.ndim < 2:
         raise ValueError(f"{fn}: S must have shape (..., freq, frames), got shape {S.shape}")
-    _checks.concrete_positive(fn, "power", power)
-    p2 = S.real * S.real + S.imag * S.imag if jnp.iscomplexobj(S) else S * S
-    if not _checks.is_traced(power) and not isinstance(power, jax.Array) and float(power) == 2.0:
-        return p2
-    if not _checks.is_traced(power) and not isinstance(power, jax.Array) and float(power) == 1.0:
-        return _numerics.safe_sqrt(p2)
-    return _numerics.safe_pow(p2, jnp.asarray(power, p2.dtype) / 2)
+    return S
 
 
 def _infer_n_fft(fn: str, n_fft, freq: int) -> int:
@@ -247,11 +255,35 @@ def _apply_fb(fb: np.ndarray, P: jax.Array) -> jax.Array:
     return jnp.einsum("mf,...ft->...mt", w, P, precision=jax.lax.Precision.HIGHEST)
 
 
-def _mel(fn, S, *, sr, n_mels, fmin, fmax, power, htk, norm, n_fft):
-    P = _spec_power(fn, S, power)
+def _mel(fn, S, *, sr, n_mels, fmin, fmax, power, htk, norm, n_fft, rescale=True):
+    """``fb @ |S| ** power``. With ``rescale``, formed as ``s**power * (fb @ |S / s| ** power)``
+    for ``s`` a power of two, so that an element of ``|S| ** power`` beyond float32 does not turn
+    the sum into inf or NaN (``0 * inf``) when the sum fits.
+
+    Only large inputs are scaled, to a peak near ``2**32``: the squares then stay in range, and so
+    does the cotangent, which is multiplied by ``s**power`` on the way back (scaling small inputs
+    up would flush the gradient of a power that underflows to 0 anyway)."""
+    S = _check_spec(fn, S)
+    s = None
+    if rescale:
+        s = _numerics.pow2_scale(_numerics.abs_max(S), axis=(-2, -1))
+        big = jnp.asarray(2.0 ** 32, s.dtype)
+        s = jnp.where(s > big, s / big, jnp.ones_like(s))
+    P = _spec_power(fn, S if s is None else _numerics.divide_by_scale(S, s), power)
     n_fft = _infer_n_fft(fn, n_fft, P.shape[-2])
     fb = _fb(fn, sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm)
-    return _apply_fb(fb, P)
+    M = _apply_fb(fb, P)
+    if s is None:
+        return M
+    # M * s**power in two steps (s**power alone may overflow where the product fits); exact for
+    # the common powers 1 and 2
+    p = None if _checks.is_traced(power) or isinstance(power, jax.Array) else float(power)
+    if p == 2.0:
+        return M * s * s
+    if p == 1.0:
+        return M * s
+    half = jnp.power(s, jnp.asarray(power, s.dtype) / 2)
+    return M * half * half
 
 
 def mel_spectrogram(S: jax.Array, *, sr: float, n_mels: int = 128, fmin: float = 0.0, fmax: float | None = None,
@@ -261,7 +293,9 @@ def mel_spectrogram(S: jax.Array, *, sr: float, n_mels: int = 128, fmin: float =
     Matches ``librosa.feature.melspectrogram(S=np.abs(S) ** power, sr=sr, n_fft=n_fft, n_mels=...,
     fmin=..., fmax=..., htk=..., norm=...)``. Works on any STFT, e.g. a mixture's, with no trip back
     to the waveform. ``power=2`` is computed as ``re**2 + im**2`` (smooth); other powers are
-    finite in value and gradient at ``S == 0``.
+    finite in value and gradient at ``S == 0``. A large ``S`` is divided by a power of two before
+    the sum and the result scaled back, so a mel power that fits in float32 is right even where
+    some ``|S| ** power`` alone would not (``|S|`` near 1e19).
 
     Args:
       S: complex STFT ``(..., freq, frames)``; a real input is taken as a magnitude ``|S|``.
@@ -303,10 +337,18 @@ def log_mel(S: jax.Array, *, sr: float, n_mels: int = 128, fmin: float = 0.0, fm
       top_db: dynamic range kept below each example's peak (dB); ``None`` disables it.
 
     Returns:
-      Real ``(..., n_mels, frames)`` in dB.
+      Real ``(..., n_mels, frames)`` in dB. The mel power is formed from ``S`` divided by a power
+      of two near its peak (per example) and the scale added back in the log domain, so the dB
+      values are right even where the power itself would overflow float32 (``|S|`` above ~1e19).
     """
-    M = _mel("log_mel", S, sr=sr, n_mels=n_mels, fmin=fmin, fmax=fmax, power=2.0, htk=htk, norm=norm, n_fft=n_fft)
-    return power_to_db(M, ref=ref, amin=amin, top_db=top_db)
+    fn = "log_mel"
+    S = _check_spec(fn, S)
+    # per-example scale; stop_gradient is exact because log10(M(S/s)) + 2 log10(s) == log10(M(S))
+    s = _numerics.pow2_scale(_numerics.abs_max(S), axis=(-2, -1))
+    M = _mel(fn, _numerics.divide_by_scale(S, s), sr=sr, n_mels=n_mels, fmin=fmin, fmax=fmax, power=2.0, htk=htk,
+             norm=norm, n_fft=n_fft, rescale=False)
+    lp = _numerics.safe_log10(M) + 2.0 * jnp.log10(s)
+    return _log10_to_db(fn, lp, ref=ref, amin=amin, top_db=top_db)
 
 
 @functools.lru_cache(maxsize=32)

@@ -9,6 +9,11 @@ Ratios in dB are clamped to ``[-clamp_db, clamp_db]`` (default 100 dB) so that a
 0 dB. :func:`stoi` runs the whole pystoi pipeline in JAX, including its resampling to 10 kHz and
 its silent-frame removal (done by compaction into a fixed-size buffer, not by changing a length).
 :func:`pesq` is a host-side evaluation helper around the ``pesq`` package; it is not traceable.
+
+Range: the ratios are computed on signals divided by a power of two near their peak (per example;
+per frame for :func:`segmental_snr`), so that no sum of squares leaves float32 range: SNR, SI-SDR
+and STOI of ``1e20 * x`` or ``1e-30 * x`` equal those of ``x``. NaN or inf in an input gives a
+NaN result (value and gradient); silence is finite as described above.
 """
 
 from __future__ import annotations
@@ -67,6 +72,12 @@ def _db_ratio(num_power: jax.Array, den_power: jax.Array) -> jax.Array:
     return 10.0 * (_numerics.safe_log10(num_power) - _numerics.safe_log10(den_power))
 
 
+def _scale_down(x: jax.Array, axis=-1) -> jax.Array:
+    """``x`` divided by a power of two near ``max |x|`` over ``axis`` (stop_gradient; every use is
+    invariant to that scale, so the gradient is exact)."""
+    return x / _numerics.pow2_scale(jnp.abs(x), axis=axis)
+
+
 def _clamp(fn: str, clamp_db) -> float:
     return _checks.static_float(fn, "clamp_db", clamp_db, minimum=0.0, strict=True)
 
@@ -94,6 +105,8 @@ def snr(reference: jax.Array, estimate: jax.Array, *, clamp_db: float = 100.0) -
     fn = "snr"
     ref, est = _pair(fn, reference, estimate)
     clamp_db = _clamp(fn, clamp_db)
+    s = _numerics.pow2_scale(jnp.maximum(jnp.abs(ref), jnp.abs(est)), axis=-1)  # SNR is invariant to a common scale
+    ref, est = ref / s, est / s
     err = ref - est
     return _ratio_db(jnp.sum(ref * ref, axis=-1), jnp.sum(err * err, axis=-1), clamp_db)
 
@@ -125,6 +138,8 @@ def si_sdr(reference: jax.Array, estimate: jax.Array, *, zero_mean: bool = False
 
 
 def _si_sdr(ref, est, zero_mean, clamp_db):
+    # SI-SDR is invariant to scaling the reference and the estimate separately
+    ref, est = _scale_down(ref), _scale_down(est)
     if zero_mean:
         ref = ref - jnp.mean(ref, axis=-1, keepdims=True)
         est = est - jnp.mean(est, axis=-1, keepdims=True)
@@ -185,6 +200,9 @@ def segmental_snr(reference: jax.Array, estimate: jax.Array, *, frame_length: in
         raise ValueError(f"{fn}: signals must have at least frame_length={frame_length} samples, got shape {ref.shape}")
     rf = _frame(ref, frame_length, hop)
     ef = _frame(ref - est, frame_length, hop)
+    # each frame's ratio is invariant to scaling its reference and error together
+    s = _numerics.pow2_scale(jnp.maximum(jnp.abs(rf), jnp.abs(ef)), axis=-1)
+    rf, ef = rf / s, ef / s
     db = _db_ratio(jnp.sum(rf * rf, axis=-1), jnp.sum(ef * ef, axis=-1))
     return jnp.mean(jnp.clip(db, min_db, max_db), axis=-1)
 
@@ -203,7 +221,8 @@ def compressed_spectral_mse(reference: jax.Array, estimate: jax.Array, *, power:
     Args:
       reference: clean complex STFT ``(..., freq, frames)``.
       estimate: estimated complex STFT ``(..., freq, frames)``, same shape.
-      power: compression exponent ``c`` in (0, 1] (may be traced). The compressed magnitude has
+      power: compression exponent ``c`` in (0, 1] (may be traced; a concrete value outside
+        raises ``ValueError``). The compressed magnitude has
         an infinite slope at 0; here its gradient at an exact zero bin is 0 (finite everywhere).
       complex_weight: weight ``a`` in [0, 1] of the phase-aware (complex) term (may be traced).
 
@@ -215,6 +234,8 @@ def compressed_spectral_mse(reference: jax.Array, estimate: jax.Array, *, power:
     E = _checks.complex_spec(fn, "estimate", estimate)
     _checks.same_shape(fn, ("reference", "estimate"), S, E)
     _checks.concrete_positive(fn, "power", power)
+    if not _checks.is_traced(power) and not isinstance(power, jax.Array) and np.any(np.asarray(power) > 1):
+        raise ValueError(f"{fn}: power must be in (0, 1] (a compression exponent), got {power!r}")
     if not _checks.is_traced(complex_weight) and not isinstance(complex_weight, jax.Array):
         if not 0.0 <= float(complex_weight) <= 1.0:
             raise ValueError(f"{fn}: complex_weight must be in [0, 1], got {complex_weight!r}")
@@ -266,6 +287,7 @@ def multi_resolution_stft_loss(reference: jax.Array, estimate: jax.Array, *,
         raise ValueError(f"{fn}: fft_sizes, hop_sizes and win_lengths must have the same length, got "
                          f"{len(sizes[0])}, {len(sizes[1])} and {len(sizes[2])}")
     eps = _checks.static_float(fn, "eps", eps, minimum=0.0, strict=True)
+    floor = math.sqrt(eps)
     total = 0.0
     for n_fft, hop, wl in zip(*sizes):
         n_fft = _checks.static_int(fn, "fft_sizes", n_fft, minimum=1)
@@ -278,10 +300,13 @@ def multi_resolution_stft_loss(reference: jax.Array, estimate: jax.Array, *,
         kw = dict(n_fft=n_fft, hop_length=hop, win_length=wl, window=window, center=True, pad_mode="reflect")
         P = stft(ref, **kw)
         Q = stft(est, **kw)
-        m_ref = jnp.sqrt(jnp.maximum(P.real ** 2 + P.imag ** 2, eps))
-        m_est = jnp.sqrt(jnp.maximum(Q.real ** 2 + Q.imag ** 2, eps))
-        diff = m_ref - m_est
-        sc = _numerics.safe_sqrt(jnp.sum(diff * diff, axis=(-2, -1))) / jnp.sqrt(jnp.sum(m_ref * m_ref, axis=(-2, -1)))
+        # sqrt(max(|P|^2, eps)) == max(|P|, sqrt(eps)); the loss is invariant to scaling P, Q and
+        # the floor together, so both are divided by a power of two near their peak (stop_gradient
+        # is exact) and no square or squared denominator leaves float32 range
+        s = _numerics.pow2_scale(jnp.maximum(_numerics.abs_max(P), _numerics.abs_max(Q)), axis=(-2, -1))
+        m_ref = jnp.maximum(_numerics.safe_abs(_numerics.divide_by_scale(P, s)), floor / s)
+        m_est = jnp.maximum(_numerics.safe_abs(_numerics.divide_by_scale(Q, s)), floor / s)
+        sc = _numerics.safe_norm(m_ref - m_est, axis=(-2, -1)) / _numerics.safe_norm(m_ref, axis=(-2, -1))
         lm = jnp.mean(jnp.abs(jnp.log(m_ref) - jnp.log(m_est)), axis=(-2, -1))
         total = total + w_sc * sc + w_log_mag * lm
     return total / len(sizes[0])
@@ -483,8 +508,11 @@ def stoi(reference: jax.Array, estimate: jax.Array, *, sr: int, extended: bool =
     sr = _checks.static_int(fn, "sr", sr, minimum=1)
     extended = _checks.static_bool(fn, "extended", extended)
     batch = ref.shape[:-1]
-    x = ref.reshape((-1, ref.shape[-1]))
-    y = est.reshape((-1, est.shape[-1]))
+    # STOI is invariant to scaling each signal (up to pystoi's 2.2e-16 guards; pystoi's float64
+    # answer at 1e30 is its answer at 1): scale both to a peak in [1, 2) so that frame energies
+    # stay in float32 range
+    x = _scale_down(ref).reshape((-1, ref.shape[-1]))
+    y = _scale_down(est).reshape((-1, est.shape[-1]))
     if sr != _STOI_FS:
         g = math.gcd(_STOI_FS, sr)
         up, down = _STOI_FS // g, sr // g
@@ -493,7 +521,8 @@ def stoi(reference: jax.Array, estimate: jax.Array, *, sr: int, extended: bool =
                              f"resample to 10000, 16000, 8000 or another rate with a small ratio to 10 kHz first")
         x = _resample_poly(x, up, down)
         y = _resample_poly(y, up, down)
-    return _stoi_core(x, y, extended).reshape(batch)
+    d = _stoi_core(x, y, extended).reshape(batch)
+    return _numerics.propagate_nonfinite(d, ref, est, axis=-1)
 
 
 # ----------------------------------------------------------------------------------------------

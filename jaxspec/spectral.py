@@ -1,7 +1,9 @@
 """Elementwise views of a complex STFT: magnitude, phase, power, polar form.
 
 All are finite in value and gradient at exact zeros (``jnp.abs`` and ``jnp.angle`` of a complex
-zero have NaN gradients in JAX).
+zero have NaN gradients in JAX), keep the whole float32 range (``|S|`` and the angle are computed
+without squaring, so ``magnitude(1e20 + 1e20j)`` is 1.41e20 and ``phase(1e-30 * (1 + 1j))`` is
+pi/4), and let NaN or inf in the input through to the output, value and gradient.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from . import _checks, _numerics
 def magnitude(S: jax.Array) -> jax.Array:
     """``|S|``, with value 0 and gradient 0 at ``S == 0``.
 
+    Computed like ``hypot`` (scaled by a power of two before squaring), so the value and gradient
+    are right over the whole float32 range; NaN or inf in ``S`` gives NaN/inf.
+
     Args:
       S: complex (or real) array, e.g. an STFT ``(..., freq, frames)``.
 
@@ -27,6 +32,9 @@ def magnitude(S: jax.Array) -> jax.Array:
 def phase(S: jax.Array) -> jax.Array:
     """Angle of ``S`` in radians, in (-pi, pi]; 0 with gradient 0 at ``S == 0``.
 
+    Independent of the scale of ``S``: value and gradient are right over the whole float32 range
+    (``phase(1e-30 * (1 + 1j))`` is pi/4); NaN in ``S`` gives NaN.
+
     Args:
       S: complex array, e.g. an STFT ``(..., freq, frames)``.
 
@@ -38,6 +46,9 @@ def phase(S: jax.Array) -> jax.Array:
 
 def power(S: jax.Array) -> jax.Array:
     """``|S| ** 2`` computed as ``re**2 + im**2`` (smooth everywhere).
+
+    Overflows to inf only where the answer exceeds float32 (``|S| > 1.8e19``) and flushes to 0
+    only below 1e-19 (answers below float32's smallest normal number).
 
     Args:
       S: complex (or real) array ``(..., freq, frames)``.
@@ -100,6 +111,20 @@ def _clamp_top_db(fn: str, db: jax.Array, top_db) -> jax.Array:
     return jnp.maximum(db, peak - jnp.asarray(top_db, db.dtype))
 
 
+def _log10_to_db(fn: str, lp: jax.Array, *, ref, amin, top_db) -> jax.Array:
+    """:func:`power_to_db` of a power ``P`` given as ``lp = log10(P)`` (e.g. of a scaled mel power
+    whose ``P`` itself would leave float32 range): ``10 * max(lp, log10(amin)) - ref_db``."""
+    _checks.concrete_positive(fn, "amin", amin)
+    amin = jnp.asarray(amin, lp.dtype)
+    db = 10.0 * jnp.maximum(lp, _numerics.safe_log10(amin))
+    if isinstance(ref, str):
+        _checks.choice(fn, "ref", ref, ("max",))
+        ref_db = jnp.max(db, axis=_db_axes(db.ndim), keepdims=True)
+    else:
+        ref_db = 10.0 * _numerics.safe_log10(jnp.maximum(_ref_value(fn, ref, lp), amin))
+    return _clamp_top_db(fn, db - ref_db, top_db)
+
+
 def power_to_db(P: jax.Array, *, ref=1.0, amin: float = 1e-10, top_db: float | None = 80.0) -> jax.Array:
     """Power spectrogram to decibels: ``10 * log10(max(amin, P) / max(amin, |ref|))``.
 
@@ -127,11 +152,7 @@ def power_to_db(P: jax.Array, *, ref=1.0, amin: float = 1e-10, top_db: float | N
         raise TypeError(f"{fn}: P must be a real power spectrogram, got complex dtype {jnp.asarray(P).dtype}; "
                         f"pass jaxspec.power(S) (or use amplitude_to_db(S) for |S|)")
     P = _checks.real_signal(fn, "P", P)
-    _checks.concrete_positive(fn, "amin", amin)
-    amin = jnp.asarray(amin, P.dtype)
-    ref_v = _ref_value(fn, ref, P)
-    db = 10.0 * _numerics.safe_log10(jnp.maximum(P, amin)) - 10.0 * _numerics.safe_log10(jnp.maximum(ref_v, amin))
-    return _clamp_top_db(fn, db, top_db)
+    return _log10_to_db(fn, _numerics.safe_log10(P), ref=ref, amin=amin, top_db=top_db)
 
 
 def amplitude_to_db(A: jax.Array, *, ref=1.0, amin: float = 1e-5, top_db: float | None = 80.0) -> jax.Array:

@@ -61,3 +61,50 @@ def test_scaled_log_has_finite_gradient_at_zero(scale):
     for f in (nm.safe_log, nm.safe_log10):
         g = jax.grad(lambda v: jnp.sum(scale * f(v)))(x)
         assert np.all(np.isfinite(np.asarray(g))), (f, scale)
+
+
+# ----------------------------------------------------------------------------- range and NaN policy
+
+
+def test_pow2_scale_is_a_power_of_two_near_the_peak():
+    m = jnp.asarray([0.0, 1e-30, 0.75, 1.0, 1e20, 3e38, np.inf, np.nan, 1e-40], jnp.float32)
+    s = np.asarray(nm.pow2_scale(m))
+    fin = np.isfinite(np.asarray(m)) & (np.asarray(m) >= np.finfo(np.float32).tiny)
+    ratio = np.asarray(m)[fin] / s[fin]
+    assert np.all((ratio >= 1) & (ratio < 2))
+    np.testing.assert_array_equal(np.log2(s[fin]), np.round(np.log2(s[fin])))
+    np.testing.assert_array_equal(s[~fin], 1.0)  # zero, inf, NaN, subnormal: unscaled
+    x = jnp.asarray([[1e20, -3e20], [0.0, 0.0]], jnp.float32)
+    np.testing.assert_array_equal(np.asarray(nm.pow2_scale(jnp.abs(x), axis=-1)), [[2.0 ** 68], [1.0]])
+
+
+@pytest.mark.parametrize("c", [1e-30, 1.0, 1e20])
+def test_helpers_keep_the_float32_range(c):
+    rng = np.random.default_rng(0)
+    z = (rng.standard_normal(20) + 1j * rng.standard_normal(20)) * c
+    z32 = jnp.asarray(z, jnp.complex64)
+    z64 = np.asarray(z32).astype(np.complex128)
+    np.testing.assert_allclose(np.asarray(nm.safe_abs(z32)), np.abs(z64), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(nm.safe_angle(z32)), np.angle(z64), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(nm.safe_unit(z32)), z64 / np.abs(z64), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(float(nm.safe_norm(z32)), np.linalg.norm(z64), rtol=1e-6)
+    for f in (nm.safe_abs, nm.safe_angle, lambda v: jnp.real(nm.safe_unit(v)), nm.safe_norm):
+        g = np.asarray(jax.grad(lambda v: jnp.sum(f(v)))(z32))
+        assert np.all(np.isfinite(g)), (f, c)
+    # d|z|/dz is the unit phasor (conjugated by JAX's convention) at every scale
+    g = np.asarray(jax.grad(lambda v: jnp.sum(nm.safe_abs(v)))(z32))
+    np.testing.assert_allclose(g, np.conj(z64 / np.abs(z64)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("f,x", [
+    (nm.safe_abs, np.nan + 0j), (nm.safe_angle, np.nan + 1j), (lambda v: jnp.real(nm.safe_unit(v)), np.nan + 0j),
+    (nm.safe_sqrt, np.nan), (nm.safe_sqrt, -np.inf), (lambda v: nm.safe_pow(v, 0.3), np.nan),
+    (lambda v: nm.safe_div(v, 0.0), np.nan), (lambda v: nm.safe_div(1.0, v), np.nan), (nm.safe_log10, np.nan),
+    (lambda v: nm.safe_norm(v, axis=0), np.nan),
+    (lambda v: nm.propagate_nonfinite(jnp.zeros_like(jnp.real(v)), v), np.inf),
+])
+def test_nan_in_nan_out_value_and_gradient(f, x):
+    v = jnp.asarray([x, 0.0, 2.0], jnp.complex64 if isinstance(x, complex) else jnp.float32)
+    assert np.isnan(np.asarray(f(v))).any()
+    g = np.asarray(jax.grad(lambda u: jnp.sum(f(u)))(v))
+    assert not np.all(np.isfinite(g))
