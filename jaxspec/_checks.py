@@ -222,6 +222,23 @@ def real_dtype(fn: str, name: str, value: Any) -> np.dtype:
     return dt
 
 
+def real_array(fn: str, name: str, value: Any, what: str = "a real number or array") -> Any:
+    """``value`` with lists/tuples turned into NumPy arrays; ``TypeError`` (saying it must be
+    ``what``) unless it is real-numeric: float or int, not ``None``, a string, a boolean, complex
+    or a ragged sequence. Traced values pass through."""
+    if value is None or isinstance(value, (str, bytes)):
+        raise TypeError(f"{fn}: {name} must be {what}, got {value!r}")
+    if isinstance(value, (list, tuple)):
+        try:
+            value = np.asarray(value)
+        except (ValueError, TypeError):
+            raise TypeError(f"{fn}: {name} must be {what}, got the ragged or mixed sequence {value!r}") from None
+    dt = value.dtype if hasattr(value, "dtype") else np.result_type(type(value))
+    if dt == np.bool_ or not (np.issubdtype(dt, np.floating) or np.issubdtype(dt, np.integer)):
+        raise TypeError(f"{fn}: {name} must be {what} of a real dtype (float or int), got {value!r} of dtype {dt}")
+    return value
+
+
 def concrete_real(fn: str, name: str, value: Any, *, low: float | None = None, high: float | None = None,
                   note: str = "") -> None:
     """Check a traced-allowed real parameter: its dtype always (see :func:`real_dtype`), and when it

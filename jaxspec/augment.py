@@ -69,16 +69,7 @@ def _real_param(fn: str, name: str, value, *, finite: bool = True, limit: float 
     """A possibly-traced real parameter: lists/tuples become arrays; strings, None, booleans and
     complex numbers raise ``TypeError``; concrete values are checked (finite, ``>= minimum``,
     ``|value| <= limit`` dB). Returns the value, converted to an array when it was a sequence."""
-    if value is None or isinstance(value, (str, bytes)):
-        raise TypeError(f"{fn}: {name} must be a real number or array, got {value!r}")
-    if isinstance(value, (list, tuple)):
-        try:
-            value = np.asarray(value)
-        except (ValueError, TypeError):
-            raise TypeError(f"{fn}: {name} must be a real number or array, got the ragged sequence {value!r}") from None
-    dt = value.dtype if hasattr(value, "dtype") else np.result_type(type(value))
-    if dt == np.bool_ or not (np.issubdtype(dt, np.floating) or np.issubdtype(dt, np.integer)):
-        raise TypeError(f"{fn}: {name} must be a real number or array (float or int), got {value!r} of dtype {dt}")
+    value = _checks.real_array(fn, name, value)
     if _checks.is_traced(value):
         return value
     try:

@@ -93,21 +93,6 @@ def _axes_and_batch(fn: str, x: jax.Array, axis: Any) -> tuple[tuple[int, ...], 
     return axes, batch
 
 
-def _numeric(fn: str, name: str, value: Any, what: str) -> Any:
-    """``value`` with lists/tuples as NumPy arrays; TypeError unless it is real-numeric."""
-    if value is None or isinstance(value, (str, bytes)):
-        raise TypeError(f"{fn}: {name} must be {what}, got {value!r}")
-    if isinstance(value, (list, tuple)):
-        try:
-            value = np.asarray(value)
-        except (ValueError, TypeError):
-            raise TypeError(f"{fn}: {name} must be {what}, got the ragged or mixed sequence {value!r}") from None
-    dt = value.dtype if hasattr(value, "dtype") else np.result_type(type(value))
-    if dt == np.bool_ or not (np.issubdtype(dt, np.floating) or np.issubdtype(dt, np.integer)):
-        raise TypeError(f"{fn}: {name} must be real (float or int), {what}; got {value!r} of dtype {dt}")
-    return value
-
-
 def _concrete(value: Any) -> np.ndarray | None:
     """``value`` as a NumPy array when it is concrete (not traced), else None."""
     if _checks.is_traced(value):
@@ -141,7 +126,7 @@ def _per_example(fn: str, name: str, value: Any, batch: tuple[int, ...], dtype, 
     """A per-example real scalar (``()`` or anything broadcastable to ``batch``; Python/NumPy
     numbers, lists, tuples and arrays, or traced), as ``batch``. Concrete values are checked
     with :func:`_check_values` (``check`` are its keywords)."""
-    value = _numeric(fn, name, value, f"a real number or an array broadcastable to the batch shape {batch}")
+    value = _checks.real_array(fn, name, value, f"a real number or an array broadcastable to the batch shape {batch}")
     _check_values(fn, name, value, **check)
     v = jnp.asarray(value, dtype)
     try:

@@ -95,8 +95,8 @@ class TrainConfig:
     rir_seconds: float = 1.0
     rt60_low: float = 0.2
     rt60_high: float = 1.0
-    drr_low: float = -9.0
-    drr_high: float = 6.0
+    drr_low: float = -15.0
+    drr_high: float = 3.0
     pairs: str | None = None
     valid_speech: str | None = None
     valid_noise: str | None = None

@@ -173,9 +173,9 @@ def heldout_rirs(n: int, *, sr: int, rt60=(0.3, 0.9), length: float = 1.0, seed:
 
     Training draws ``jaxspec.synthetic_rir`` (a direct path and one exponentially decaying noise
     tail). These add what real rooms have and that model lacks: a propagation delay, 6-14 discrete
-    early reflections (3-40 ms, random signs, 1/distance-like decay) and a frequency-dependent
+    early reflections (3-40 ms, random signs, weaker than the direct path) and a frequency-dependent
     decay (the tail above ~2 kHz decays 1.8x faster than below), at a direct-to-reverberant ratio
-    of -8 to 0 dB (a distant talker). RT60 evenly spaced over ``rt60`` seconds; peak 1.
+    of -12 to -4 dB (a distant talker). RT60 evenly spaced over ``rt60`` seconds; peak 1.
     """
     from scipy.signal import butter, sosfilt
 
@@ -190,12 +190,12 @@ def heldout_rirs(n: int, *, sr: int, rt60=(0.3, 0.9), length: float = 1.0, seed:
         h[d] = 1.0
         for _ in range(int(rng.integers(6, 15))):
             k = d + int(rng.uniform(0.003, 0.040) * sr)
-            h[k] += rng.choice((-1.0, 1.0)) * rng.uniform(0.2, 0.7) * (d + 1) / (k + 1) * 8
+            h[k] += rng.choice((-1.0, 1.0)) * rng.uniform(0.3, 0.8) * np.sqrt((d + 1) / (k + 1))  # < the direct path
         start = d + int(0.005 * sr)
         noise = rng.standard_normal(L)
         tail = (sosfilt(lo, noise) * np.exp(-6.9 * t / T) + sosfilt(hi, noise) * np.exp(-6.9 * 1.8 * t / T))
         tail[:start] = 0.0
-        tail *= 10 ** (-rng.uniform(-8.0, 0.0) / 20) / np.sqrt(np.sum(tail ** 2) + 1e-12)  # DRR -8..0 dB
+        tail *= 10 ** (-rng.uniform(-12.0, -4.0) / 20) / np.sqrt(np.sum(tail ** 2) + 1e-12)  # DRR -12..-4 dB
         h += tail
         out[i] = h / np.max(np.abs(h))
     return out

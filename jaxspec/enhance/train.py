@@ -493,6 +493,8 @@ def run(cfg: TrainConfig, workdir: str, *, resume: bool = True, until: int | Non
     step = start
     interrupted = False
 
+    fast_step = nnx.cached_partial(step_fn, model, optimizer)  # caches the graph traversal of model and optimiser
+
     def checkpoint(at: int) -> None:
         ckpt.save(workdir, model, optimizer, cfg, at, data_state={"next_step": at})
 
@@ -504,11 +506,11 @@ def run(cfg: TrainConfig, workdir: str, *, resume: bool = True, until: int | Non
                     break
                 b = next(it)
                 if pairs is not None:
-                    metrics = step_fn(model, optimizer, shard_batch(b["input"], mesh), shard_batch(b["target"], mesh))
+                    metrics = fast_step(shard_batch(b["input"], mesh), shard_batch(b["target"], mesh))
                 else:
                     rir = shard_batch(b["rir"], mesh) if "rir" in b else None
-                    metrics = step_fn(model, optimizer, shard_batch(b["clean"], mesh), shard_batch(b["noise"], mesh),
-                                      jax.random.fold_in(base_key, step), rir)
+                    metrics = fast_step(shard_batch(b["clean"], mesh), shard_batch(b["noise"], mesh),
+                                        jax.random.fold_in(base_key, step), rir)
                 step += 1
                 pending.append((step, metrics))
                 if step == start + 1:
