@@ -54,7 +54,9 @@ print(json.dumps({"times_ms": times, "compile_ms": compile_ms, "peak_rss_mb": rs
 def measure(secs: float, repeats: int) -> dict:
     """Run the round trip in a fresh process; return its times and peak RSS (MB)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    # without the harness's malloc settings (no mmap, no trimming), which keep freed memory resident
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env["PYTHONPATH"] = root + os.pathsep + os.environ.get("PYTHONPATH", "")
     out = subprocess.run([sys.executable, "-c", _CHILD, str(secs), str(repeats)], capture_output=True, text=True,
                          env=env, cwd=root, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
