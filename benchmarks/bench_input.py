@@ -4,8 +4,8 @@ directory of long files, beside what the default training step consumes.
 Corpus: long generated files written to a temporary directory (full: 12 files x 60 s, mixed 16 /
 44.1 / 48 kHz, mono and stereo, WAV and FLAC; quick: 4 x 5 s). The loader reads lazy random crops
 (partial reads), down-mixes and resamples to 16 kHz, for the default config (batch 16 x 1 s speech
-+ noise per step). Rows: in-process (0 workers), 1 and 2 grain worker processes; the first batches
-(worker start-up) are not timed. The demand row is the default ``TrainConfig()`` training step
++ noise per step). Rows: in-process with 1 and 2 reading threads (the default), 1 and 2 grain
+worker processes; the first batches (worker start-up) are not timed. The demand row is the default ``TrainConfig()`` training step
 (DNN 3x256, SA loss) on this machine, in audio seconds (speech + noise) per second. Run it without
 ``--cores 1``: the workers need cores of their own.
 """
@@ -38,9 +38,9 @@ def _corpus(root: str, n: int, seconds: float) -> None:
         sf.write(os.path.join(root, f"long{i:02d}" + (".flac" if i % 2 else ".wav")), x, sr)
 
 
-def _throughput(batches, *, workers: int, steps: int, skip: int) -> tuple[float, float]:
+def _throughput(batches, *, workers: int, threads: int, steps: int, skip: int) -> tuple[float, float]:
     """(audio seconds per second, batches per second) over ``steps`` batches after ``skip``."""
-    it = iter(ip.make_dataset(batches, steps=steps + skip, workers=workers))
+    it = iter(ip.make_dataset(batches, steps=steps + skip, workers=workers, threads=threads))
     for _ in range(skip):
         next(it)
     t0 = time.perf_counter()
@@ -61,11 +61,12 @@ def run(ctx: _harness.Ctx) -> list[dict]:
         speech = ip.Corpus.from_source(root, sr=cfg.sr, what="speech", log=lambda s: None)
         noise = ip.Corpus.from_source(root, sr=cfg.sr, what="noise", log=lambda s: None)
         batches = ip.StepBatches(seed=0, segment=cfg.segment, rows=range(cfg.batch_size), speech=speech, noise=noise)
-        for workers in (0, 1, 2):
-            audio_s, bps = _throughput(batches, workers=workers, steps=steps, skip=2 if workers else 1)
+        for workers, threads in ((0, 1), (0, 2), (1, 1), (2, 1)):
+            audio_s, bps = _throughput(batches, workers=workers, threads=threads, steps=steps, skip=2 if workers else 1)
             rows.append(_harness.row(SUITE, f"loader batch {cfg.batch_size}x{cfg.segment_seconds:g}s",
-                                     f"grain, {workers} worker(s)", {"median_ms": 1e3 / bps, "compile_ms": None},
-                                     workers=workers, audio_seconds_per_s=audio_s, corpus_hours=speech.seconds / 3600))
+                                     f"grain, {workers} worker(s) x {threads} thread(s)",
+                                     {"median_ms": 1e3 / bps, "compile_ms": None}, workers=workers, threads=threads,
+                                     audio_seconds_per_s=audio_s, corpus_hours=speech.seconds / 3600))
     # what the default training step consumes
     rng = np.random.default_rng(0)
     clean = jax.numpy.asarray((0.1 * rng.standard_normal((cfg.batch_size, cfg.segment))).astype(np.float32))
@@ -90,6 +91,7 @@ def summarize(rows: list[dict]) -> list[str]:
     out = [f"- the default training step consumes {demand:.0f} s of audio (speech + noise) per second "
            f"({rows[-1]['device']})."]
     for r in rows[:-1]:
-        out.append(f"- loader, {r['workers']} worker(s): {r['audio_seconds_per_s']:.0f} audio s/s = "
+        out.append(f"- loader, {r['workers']} worker process(es) x {r['threads']} thread(s): "
+                   f"{r['audio_seconds_per_s']:.0f} audio s/s = "
                    f"{r['audio_seconds_per_s'] / demand:.1f}x the step's demand (target >= 3x)")
     return out

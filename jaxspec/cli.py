@@ -5,7 +5,7 @@ console script. A thin layer over :mod:`jaxspec.enhance`:
     jaxspec tour                                   # what an STFT looks like
     jaxspec demo [--steps N] [--out DIR]           # train on the shipped corpus, evaluate, figure
     jaxspec train --workdir DIR [--config FILE] [--steps N] [--speech SRC --noise SRC [--rir SRC]]
-                  [--valid-speech SRC --valid-noise SRC] [--workers N] [--skip-bad-files]
+                  [--valid-speech SRC --valid-noise SRC] [--workers N] [--threads N] [--skip-bad-files]
                   [--coordinator HOST:PORT --num-processes N --process-id I]
     jaxspec enhance IN.wav -o OUT.wav [--checkpoint DIR] [--griffin-lim N]
     jaxspec make-pairs --out DIR --examples N [--config FILE] [--speech/--noise/--rir SRC]
@@ -243,7 +243,7 @@ def _train(args: argparse.Namespace) -> int:
     from .enhance import train
 
     cfg = _load_config(args.config, steps=args.steps, speech=args.speech, noise=args.noise, rir=args.rir,
-                       valid_speech=args.valid_speech, valid_noise=args.valid_noise, workers=args.workers,
+                       valid_speech=args.valid_speech, valid_noise=args.valid_noise, workers=args.workers, threads=args.threads,
                        skip_bad_files=True if args.skip_bad_files else None)
     try:
         res = train.run(cfg, args.workdir, resume=not args.no_resume)
@@ -321,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--valid-speech", default=None, help=f"validation speech ({src}); with --valid-noise")
     tr.add_argument("--valid-noise", default=None, help=f"validation noise ({src}); with --valid-speech")
     tr.add_argument("--workers", type=_count, default=None, help="data-loading worker processes (default: the config's, 0)")
+    tr.add_argument("--threads", type=_positive_int, default=None, help="data-reading threads per process (default: the config's, 2)")
     tr.add_argument("--skip-bad-files", action="store_true", help="skip unreadable/empty/non-finite audio files instead of stopping")
     tr.add_argument("--no-resume", action="store_true", help="start from scratch even if a checkpoint exists")
     tr.add_argument("--coordinator", default=None, help="multi-process training: HOST:PORT of process 0")

@@ -26,7 +26,7 @@ NOISE_KINDS = ("white", "pink", "brown", "hum", "clatter", "babble")
 SNR_RANGE = (-50.0, 60.0)  # dB: beyond this a mixture is all noise or all speech in float32
 MAX_LR = 1.0
 # fields that change how a run is carried out but not what it computes: a resumed run may change them
-RUN_ONLY = ("workers", "log_every", "checkpoint_every", "keep_checkpoints", "max_bad_steps")
+RUN_ONLY = ("workers", "threads", "log_every", "checkpoint_every", "keep_checkpoints", "max_bad_steps")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,8 +38,8 @@ class TrainConfig:
     split, and noise generated from a key with the kinds ``noise_kinds``, ``noise_clips`` clips of
     ``noise_seconds``), optionally room impulse responses from ``rir`` (files, at most
     ``rir_seconds`` of each is used). Every example is a random crop of ``segment_seconds`` at
-    ``sr`` Hz, read lazily from its file (see :mod:`jaxspec.enhance.input_pipeline`) by
-    ``workers`` worker processes (0: in the training process). ``skip_bad_files`` skips
+    ``sr`` Hz, read lazily from its file (see :mod:`jaxspec.enhance.input_pipeline`) by ``threads``
+    threads in ``workers`` worker processes (0: in the training process). ``skip_bad_files`` skips
     unreadable, empty or non-finite files (counted in the log) instead of stopping with an error.
     On the device: one SNR per example from Uniform(``snr_low``, ``snr_high``) dB; with ``rir``
     the speech is reverberated and the target is its early part (``jaxspec.early_rir``); with
@@ -106,6 +106,7 @@ class TrainConfig:
     noise_seconds: float = 4.0
     augment: bool = False
     workers: int = 0
+    threads: int = 2
     skip_bad_files: bool = False
     max_bad_steps: int = 20
     log_every: int = 50
@@ -138,7 +139,7 @@ class TrainConfig:
                 bad(name, f"<= {hi:g}")
             object.__setattr__(self, name, v)
 
-        for name in ("steps", "batch_size", "sr", "n_fft", "hop_length", "hidden", "layers", "noise_clips",
+        for name in ("steps", "batch_size", "sr", "n_fft", "hop_length", "hidden", "layers", "noise_clips", "threads",
                      "log_every", "checkpoint_every", "keep_checkpoints", "valid_clips", "max_bad_steps"):
             integer(name, 1)
         for name in ("context", "warmup_steps", "seed", "workers"):

@@ -325,16 +325,19 @@ class StepBatches:
         return out
 
 
-def make_dataset(batches: StepBatches, *, steps: int, start: int = 0, workers: int = 0):
-    """A grain ``IterDataset`` of ``batches(i)`` for ``i`` in ``[start, steps)``, prefetched by
-    ``workers`` processes (0: in this process).
+def make_dataset(batches: StepBatches, *, steps: int, start: int = 0, workers: int = 0, threads: int = 2):
+    """A grain ``IterDataset`` of ``batches(i)`` for ``i`` in ``[start, steps)``, read by ``threads``
+    threads (libsndfile and scipy release the GIL) with at most ``2 * threads`` batches read ahead,
+    in ``workers`` processes (0: in this process).
 
     Every batch is a function of its step alone, so the iterator's whole state is the next step:
     a checkpoint stores it, and resuming builds the dataset from that step (for any ``workers``).
     """
     import grain
 
-    ds = grain.MapDataset.range(start, steps).map(batches).to_iter_dataset()
+    threads = max(1, int(threads))
+    read = grain.ReadOptions(num_threads=threads, prefetch_buffer_size=2 * threads)
+    ds = grain.MapDataset.range(start, steps).map(batches).to_iter_dataset(read)
     if workers > 0:
         from absl import flags
 

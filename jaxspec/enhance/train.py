@@ -470,7 +470,7 @@ def run(cfg: TrainConfig, workdir: str, *, resume: bool = True, until: int | Non
     if data_state.get("next_step", start) != start:
         raise ckpt.CheckpointError(f"checkpoint of step {start} in {workdir!r} records data position "
                                    f"{data_state.get('next_step')!r}; it was not written by this trainer")
-    it = iter(ip.make_dataset(batches, steps=cfg.steps, start=start, workers=cfg.workers))
+    it = iter(ip.make_dataset(batches, steps=cfg.steps, start=start, workers=cfg.workers, threads=cfg.threads))
 
     step_fn = make_train_step(cfg) if pairs is None else make_pairs_step(cfg)
     schedule = make_schedule(cfg)
