@@ -319,16 +319,18 @@ def build_sources(cfg: TrainConfig, *, log: Callable[[str], None] = print):
 
 
 def validation_set(cfg: TrainConfig, *, log: Callable[[str], None] = print):
-    """``(clean, noise, mixture)`` ``(valid_clips, segment)`` fixed mixtures from the validation
-    sources, at SNRs spread evenly over ``[snr_low, snr_high]``; None without validation sources."""
+    """``(target, mixture)`` ``(valid_clips, segment)``: fixed examples from the validation sources,
+    made by the training pipeline itself (:func:`make_mixtures` with a fixed key, no augmentation),
+    so they follow the task (noise at a random SNR, reverberation, or both); None without
+    validation sources."""
     if cfg.valid_speech is None:
         return None
     speech = ip.Corpus.from_source(cfg.valid_speech, sr=cfg.sr, skip_bad=cfg.skip_bad_files, what="valid_speech", log=log)
     noise = ip.Corpus.from_source(cfg.valid_noise, sr=cfg.sr, skip_bad=cfg.skip_bad_files, what="valid_noise", log=log)
     b = ip.StepBatches(seed=cfg.seed, segment=cfg.segment, rows=range(cfg.valid_clips), speech=speech, noise=noise)(VALID_SEED)
-    snr = jnp.linspace(cfg.snr_low, cfg.snr_high, cfg.valid_clips)
-    mixture, noise = js.mix(jnp.asarray(b["clean"]), jnp.asarray(b["noise"]), snr)
-    return jnp.asarray(b["clean"]), noise, mixture
+    target, _, mixture = make_mixtures(jax.random.key(VALID_SEED), jnp.asarray(b["clean"]), jnp.asarray(b["noise"]),
+                                       cfg.replace(augment=False))
+    return target, mixture
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -482,7 +484,7 @@ def run(cfg: TrainConfig, workdir: str, *, resume: bool = True, until: int | Non
     evaluate_valid = None
     if valid is not None:
         evaluate_valid = nnx.jit(lambda m, c, y: js.si_sdr(c, enhance_waveform(m, y, cfg)[0]))
-        noisy_sdr = float(jnp.mean(js.si_sdr(valid[0], valid[2])))
+        noisy_sdr = float(jnp.mean(js.si_sdr(valid[0], valid[1])))
     losses: list[tuple[int, float]] = []
     skipped: list[int] = []
     bad_run = 0
@@ -545,7 +547,7 @@ def run(cfg: TrainConfig, workdir: str, *, resume: bool = True, until: int | Non
                           "audio_seconds_per_s": rate * cfg.batch_size * cfg.segment / cfg.sr,
                           "skipped_steps": len(skipped)}
                 if evaluate_valid is not None:
-                    sdr = float(jnp.mean(evaluate_valid(model, valid[0], valid[2])))
+                    sdr = float(jnp.mean(evaluate_valid(model, valid[0], valid[1])))
                     record.update(valid_si_sdr=sdr, valid_si_sdr_i=sdr - noisy_sdr)
                 if main:
                     with open(metrics_path, "a", encoding="utf-8") as f:
