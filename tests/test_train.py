@@ -285,8 +285,10 @@ RESUME_CFG = dict(steps=2000, batch_size=2, sr=8000, segment_seconds=0.125, n_ff
                   warmup_steps=10, log_every=100, checkpoint_every=500)
 
 
-def _cli(args, **kw):
+def _cli(args, cache=None, **kw):
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONUNBUFFERED="1")
+    if cache:  # processes of one test compile the same programs: share JAX's persistent cache
+        env.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     return subprocess.Popen([sys.executable, "-m", "jaxspec.cli", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, **kw)
 
@@ -295,11 +297,11 @@ def test_sigint_then_resume_matches_an_uninterrupted_2000_step_run(tmp_path):
     cfg_path = str(tmp_path / "c.json")
     with open(cfg_path, "w") as f:
         json.dump(RESUME_CFG, f)
-    full, cut = str(tmp_path / "full"), str(tmp_path / "cut")
-    ref = _cli(["train", "--config", cfg_path, "--workdir", full])
+    full, cut, cache = str(tmp_path / "full"), str(tmp_path / "cut"), tmp_path / "jax-cache"
+    ref = _cli(["train", "--config", cfg_path, "--workdir", full], cache)
     out, _ = ref.communicate(timeout=600)
     assert ref.returncode == 0, out
-    p = _cli(["train", "--config", cfg_path, "--workdir", cut])
+    p = _cli(["train", "--config", cfg_path, "--workdir", cut], cache)
     log = os.path.join(cut, "metrics.jsonl")
     deadline = time.time() + 300
     while time.time() < deadline:  # interrupt once a few hundred steps are done, between checkpoints
@@ -312,7 +314,7 @@ def test_sigint_then_resume_matches_an_uninterrupted_2000_step_run(tmp_path):
     stopped = ckpt.steps(cut)[-1]
     assert 700 <= stopped < 2000 and stopped % 500, (stopped, out)  # saved where it stopped, not at a 500 mark
     assert "interrupted at step" in out
-    r = _cli(["train", "--config", cfg_path, "--workdir", cut])
+    r = _cli(["train", "--config", cfg_path, "--workdir", cut], cache)
     out, _ = r.communicate(timeout=600)
     assert r.returncode == 0 and f"resuming from step {stopped}" in out, out
     a, b = train.load(full, **QUIET)[0], train.load(cut, **QUIET)[0]
@@ -332,9 +334,10 @@ def test_two_processes_match_one_process_on_the_same_global_batch(tmp_path):
         json.dump(dict(RESUME_CFG, steps=3, batch_size=4, log_every=1, checkpoint_every=3), f)
     one, two = str(tmp_path / "one"), str(tmp_path / "two")
     port = _free_port()
+    cache = tmp_path / "jax-cache"
     procs = [_cli(["train", "--config", cfg_path, "--workdir", two, "--coordinator", f"127.0.0.1:{port}",
-                   "--num-processes", "2", "--process-id", str(i)]) for i in range(2)]
-    single = _cli(["train", "--config", cfg_path, "--workdir", one])
+                   "--num-processes", "2", "--process-id", str(i)], cache) for i in range(2)]
+    single = _cli(["train", "--config", cfg_path, "--workdir", one], cache)
     outs = [q.communicate(timeout=300)[0] for q in procs + [single]]
     assert all(q.returncode == 0 for q in procs + [single]), outs
     assert "on 2 cpu device(s) in 2 processes" in outs[0]
