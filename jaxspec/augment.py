@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks, _fft, _numerics
+from . import _checks, _fft
 
 __all__ = [
     "gain",

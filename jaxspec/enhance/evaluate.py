@@ -7,8 +7,6 @@ shipped corpus's held-out split (unseen sentences and voices, unseen generated n
 
 from __future__ import annotations
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
