@@ -11,28 +11,28 @@ from .windows import check_cola, check_nola, get_window
 
 # -- further modules register their public names below, one block each --
 
-# augment + metrics (issue 6): key-driven augmentation; enhancement metrics and losses
+# augment + metrics: key-driven augmentation; enhancement metrics and losses
 from .augment import (chain, early_rir, eq, eq_curve, gain, maybe, random_eq, random_gain, random_spec_augment,
                       random_time_stretch, reverb, spec_augment, synthetic_rir)
 from .metrics import (compressed_spectral_mse, multi_resolution_stft_loss, pesq, segmental_snr, si_sdr, si_sdr_loss,
                       snr, spectral_convergence, stoi)
 
-# mixing (issue 3): SNR mixing, SNR distributions, length fitting, clipping; masks as a namespace
+# mixing: SNR mixing, SNR distributions, length fitting, clipping; masks as a namespace
 from . import masks
 from .mixing import (Choice, Normal, TruncatedNormal, Uniform, fit_length, mix, peak_bound, prevent_clipping,
                      random_mix, signal_power, snr_gain)
 
-# vocoder (issue 4): phase vocoder, time stretch, pitch shift, resampling
+# vocoder: phase vocoder, time stretch, pitch shift, resampling
 from .griffin_lim import griffin_lim
 from .vocoder import phase_vocoder, pitch_shift, resample, resample_fixed, time_stretch
 
-# features (issue 5): dB scales, compression, channels, mel, splicing, normalisation
+# features: dB scales, compression, channels, mel, splicing, normalisation
 from .features import Standardizer, normalize, splice
 from .mel import hz_to_mel, log_mel, mel_filterbank, mel_frequencies, mel_spectrogram, mel_to_hz, mfcc
 from .spectral import (amplitude_to_db, compress, db_to_amplitude, db_to_power, decompress, from_channels,
                        power_to_db, to_channels)
 
-# io (issue 5): host-side audio and spectrogram files
+# io: host-side audio and spectrogram files
 from .io import load, load_spectrogram, save, save_spectrogram
 
 __all__ = [

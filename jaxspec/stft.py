@@ -19,18 +19,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, _fft
-from .windows import WindowSpec, frame_window, nola_min, window_sumsquare
+from .windows import WindowSpec, frame_lengths, frame_window, nola_min, window_sumsquare
 
 PAD_MODES = ("constant", "reflect")
 
 
 def _resolve(fn: str, n_fft, hop_length, win_length) -> tuple[int, int, int]:
-    n_fft = _checks.static_int(fn, "n_fft", n_fft, minimum=1)
-    win_length = _checks.static_int(fn, "win_length", win_length, minimum=1, allow_none=True)
-    if win_length is None:
-        win_length = n_fft
-    if win_length > n_fft:
-        raise ValueError(f"{fn}: win_length must be <= n_fft ({n_fft}), got {win_length}")
+    n_fft, win_length = frame_lengths(fn, n_fft, win_length)
     hop_length = _checks.static_int(fn, "hop_length", hop_length, minimum=1, allow_none=True)
     if hop_length is None:
         hop_length = max(1, win_length // 4)

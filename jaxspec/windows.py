@@ -146,15 +146,21 @@ def nola_min(w: np.ndarray, hop_length: int) -> float:
     return float(w2.reshape(q, hop_length).sum(axis=0).min())
 
 
-def _stft_params(fn: str, n_fft, hop_length, win_length, tol) -> tuple[int, int, int, float]:
-    """Validate ``check_nola``/``check_cola``'s arguments, ``n_fft`` first (``win_length`` defaults to it)."""
+def frame_lengths(fn: str, n_fft, win_length) -> tuple[int, int]:
+    """Validate ``n_fft`` then ``win_length`` (default ``n_fft``, at most ``n_fft``)."""
     n_fft = _checks.static_int(fn, "n_fft", n_fft, minimum=1)
-    hop_length = _checks.static_int(fn, "hop_length", hop_length, minimum=1)
     win_length = _checks.static_int(fn, "win_length", win_length, minimum=1, allow_none=True)
     if win_length is None:
         win_length = n_fft
     if win_length > n_fft:
         raise ValueError(f"{fn}: win_length must be <= n_fft ({n_fft}), got {win_length}")
+    return n_fft, win_length
+
+
+def _stft_params(fn: str, n_fft, hop_length, win_length, tol) -> tuple[int, int, int, float]:
+    """Validate ``check_nola``/``check_cola``'s arguments, ``n_fft`` first (``win_length`` defaults to it)."""
+    n_fft, win_length = frame_lengths(fn, n_fft, win_length)
+    hop_length = _checks.static_int(fn, "hop_length", hop_length, minimum=1)
     tol = _checks.static_float(fn, "tol", tol, minimum=0.0)
     return n_fft, hop_length, win_length, tol
 
