@@ -3,7 +3,7 @@
 Batch 32 x 4 s at 16 kHz (quick: 4 x 1 s). The chain: random gain -> reverb with a per-example
 synthetic RIR (RT60 drawn in [0.2, 0.8] s, 0.5 s long, FFT convolution, direct-path aligned) ->
 STFT (n_fft 512, hop 128) -> random EQ (8 control points, +-6 dB) -> SpecAugment (2 time masks of up
-to 40 frames, 2 frequency masks of up to 30 bins). Reported in ms per batch (target from issue 6:
+to 40 frames, 2 frequency masks of up to 30 bins). Reported in ms per batch (target:
 report it; no reference library does this per example on device). Rows for each stage alone and the
 floor (a bare rfft over an already framed array of the STFT's size) show where the time goes.
 """

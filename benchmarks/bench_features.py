@@ -5,7 +5,7 @@ Batch 32 x 4 s at 16 kHz, n_fft 512, hop 128, periodic Hann, 80 Slaney mel bands
 whole batch, which costs the same). The torch reference is ``torch.stft`` + ``|S|^2`` + a matmul
 with the same filterbank + ``10 log10`` + the per-example clamp. librosax (a JAX port of librosa)
 is timed when it is importable (``pip install librosax``; it pulls einops but no torch); the row
-is left out otherwise. Targets (issue 5): log-mel <= torch, and <= 1.15x our STFT alone.
+is left out otherwise. Targets: log-mel <= torch, and <= 1.15x our STFT alone.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 STOI: batch 32 x 4 s at 16 kHz (quick: 4 x 1 s) of speech-like signals (harmonic sources with a
 syllable-rate envelope) in white noise, jaxspec.stoi (one jit, resampling to 10 kHz included)
-against pystoi.stoi in a Python loop over the batch. Target (issue 6): >= 10x faster on 1 core.
+against pystoi.stoi in a Python loop over the batch. Target: >= 10x faster on 1 core.
 Also: si_sdr and the multi-resolution STFT loss (auraloss's three resolutions) with its gradient on
 the same batch, against a torch version of the same loss (forward + backward).
 """

@@ -7,7 +7,7 @@ Phase vocoder: batch 32 x 4 s at 16 kHz (n_fft 512, hop 128 -> 257 x 501 STFT), 
   - floor: a bare rfft over an already framed array of the same size.
 Griffin-Lim: batch 8 x 4 s, 32 iterations, momentum 0.99, zero-phase init:
   - jaxspec (one fori_loop), a torch.stft/istft loop with the same update, librosa.griffinlim.
-Targets (issue 4): phase vocoder >= 2x faster than librosa, Griffin-Lim >= 2x faster than the torch
+Targets: phase vocoder >= 2x faster than librosa, Griffin-Lim >= 2x faster than the torch
 loop, compile <= 300 ms.
 """
 
