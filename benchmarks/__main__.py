@@ -38,6 +38,7 @@ def write_markdown(out: str) -> None:
             data = json.load(f)
         meta = data["meta"]
         md += [f"## {fname[:-5]}", "", f"{meta['date']}, {meta['device']}, {meta['cores']} core(s), jax {meta['jax']}"
+               + (f"; torch {meta['torch']}" if meta.get("torch") else "")
                + (" — quick run, not for reporting" if meta.get("quick") else ""), "",
                "| benchmark | implementation | median ms | compile ms |", "|---|---|---:|---:|"]
         for r in data["rows"]:
@@ -76,7 +77,7 @@ def main(argv=None) -> int:
 
     import jax
 
-    from ._harness import Ctx
+    from ._harness import Ctx, torch_info
 
     ctx = Ctx(repeats=2 if args.quick else args.repeats, quick=args.quick)
     suites = args.suite or _suites()
@@ -107,8 +108,11 @@ def main(argv=None) -> int:
         summary = mod.summarize(rows) if hasattr(mod, "summarize") else []
         for line in summary:
             print("  " + line)
+        suite_meta = dict(meta)
+        if any("torch" in r["impl"] for r in rows) and torch_info():
+            suite_meta["torch"] = torch_info()  # the reference's version and device (cuda when JAX is on a GPU)
         with open(os.path.join(out, f"{name}.json"), "w") as f:
-            json.dump({"meta": meta, "rows": rows, "summary": summary}, f, indent=1)
+            json.dump({"meta": suite_meta, "rows": rows, "summary": summary}, f, indent=1)
     write_markdown(out)
     print(f"results in {out}")
     return 0

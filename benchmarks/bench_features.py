@@ -5,14 +5,15 @@ Batch 32 x 4 s at 16 kHz, n_fft 512, hop 128, periodic Hann, 80 Slaney mel bands
 whole batch, which costs the same). The torch reference is ``torch.stft`` + ``|S|^2`` + a matmul
 with the same filterbank + ``10 log10`` + the per-example clamp. librosax (a JAX port of librosa)
 is timed when it is importable (``pip install librosax``; it pulls einops but no torch); the row
-is left out otherwise. Targets: log-mel <= torch, and <= 1.15x our STFT alone.
+is left out otherwise. torch runs on the GPU when JAX does (``_harness.torch_device``). Targets:
+log-mel <= torch, and <= 1.15x our STFT alone.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._harness import Ctx, row, time_call, time_jax
+from ._harness import Ctx, row, time_call, time_jax, torch_device
 
 SR, N_FFT, HOP, N_MELS = 16000, 512, 128, 80
 
@@ -41,9 +42,10 @@ def run(ctx: Ctx) -> list[dict]:
     try:
         import torch
 
-        xt = torch.from_numpy(x)
-        wt = torch.hann_window(N_FFT)
-        fb = torch.from_numpy(np.array(js.mel_filterbank(sr=SR, n_fft=N_FFT, n_mels=N_MELS)))
+        dev = torch_device()
+        xt = torch.from_numpy(x).to(dev)
+        wt = torch.hann_window(N_FFT, device=dev)
+        fb = torch.from_numpy(np.array(js.mel_filterbank(sr=SR, n_fft=N_FFT, n_mels=N_MELS))).to(dev)
 
         def torch_log_mel():
             S = torch.stft(xt, N_FFT, HOP, window=wt, center=True, pad_mode="constant", return_complex=True)
@@ -67,8 +69,11 @@ def run(ctx: Ctx) -> list[dict]:
         rows.append(row("features", name, "librosax melspectrogram + power_to_db", time_jax(lx, xj, repeats=r)))
     except ImportError:
         pass
-    import librosa
-
+    try:
+        import librosa
+    except ImportError as e:  # e.g. a numba that does not support the installed NumPy
+        print(f"  librosa row left out: {e}", flush=True)
+        return rows
     rows.append(row("features", name, "librosa melspectrogram + power_to_db", time_call(
         lambda: librosa.power_to_db(librosa.feature.melspectrogram(y=x, sr=SR, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS)),
         repeats=max(2, r // 3))))

@@ -4,7 +4,8 @@ STOI: batch 32 x 4 s at 16 kHz (quick: 4 x 1 s) of speech-like signals (harmonic
 syllable-rate envelope) in white noise, jaxspec.stoi (one jit, resampling to 10 kHz included)
 against pystoi.stoi in a Python loop over the batch. Target: >= 10x faster on 1 core.
 Also: si_sdr and the multi-resolution STFT loss (auraloss's three resolutions) with its gradient on
-the same batch, against a torch version of the same loss (forward + backward).
+the same batch, against a torch version of the same loss (forward + backward), on the GPU when
+JAX runs on one (``_harness.torch_device``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def _torch_mrstft(est, ref, fft_sizes=(1024, 2048, 512), hops=(120, 240, 50), wi
 
     total = 0.0
     for n, h, w in zip(fft_sizes, hops, wins):
-        win = torch.hann_window(w)
+        win = torch.hann_window(w, device=est.device)
         X = torch.stft(est, n, h, w, win, return_complex=True)
         Y = torch.stft(ref, n, h, w, win, return_complex=True)
         xm = torch.sqrt(torch.clamp(X.real ** 2 + X.imag ** 2, min=1e-8))
@@ -76,7 +77,8 @@ def run(ctx: _harness.Ctx) -> list[dict]:
     try:
         import torch
 
-        yt, ct = torch.from_numpy(noisy), torch.from_numpy(clean)
+        dev = _harness.torch_device()
+        yt, ct = torch.from_numpy(noisy).to(dev), torch.from_numpy(clean).to(dev)
 
         def torch_step():
             e = yt.clone().requires_grad_(True)

@@ -14,6 +14,9 @@
    and 1024 (hop n_fft / 4) on the default device, named in each row.
 
     python -m benchmarks --suite scaling [--quick]
+
+``JAXSPEC_BENCH_SCALING_HOST=0`` leaves out parts 1 and 2 (host CPU devices, whatever the default
+backend is), e.g. on a GPU machine where only part 3 measures the accelerator.
 """
 
 from __future__ import annotations
@@ -137,7 +140,8 @@ def run(ctx: Ctx) -> list[dict]:
     rows = []
     batch, seconds = ctx.size(32, 4), (4.0 if not ctx.quick else 0.5)
     base = dict(batch=batch, seconds=seconds, repeats=ctx.repeats, quick=ctx.quick)
-    for what, impls in (("pipeline", IMPLS), ("train step", IMPLS)):
+    host = os.environ.get("JAXSPEC_BENCH_SCALING_HOST", "1") != "0"
+    for what, impls in ((("pipeline", IMPLS), ("train step", IMPLS)) if host else ()):
         for impl in impls:
             for n_dev in DEVICES:
                 res = _spawn(dict(base, what=what, impl=impl, devices=n_dev))
@@ -173,7 +177,9 @@ def summarize(rows: list[dict]) -> list[str]:
                 out.append(f"- {what}, {impl}: {b['examples_per_s'] / a['examples_per_s']:.2f}x the throughput on 2 devices "
                            f"({a['examples_per_s']:.0f} -> {b['examples_per_s']:.0f} examples/s; "
                            f"all-gathers in the program: {b.get('all_gathers', '?')})")
-    if not any(r.get("what") == "train step" for r in rows):
+    if not any(r.get("what") for r in rows):
+        out.append("- host-device scaling (parts 1 and 2): not run (JAXSPEC_BENCH_SCALING_HOST=0)")
+    elif not any(r.get("what") == "train step" for r in rows):
         out.append("- train step: no rows (the train_step_case hook returns None)")
     for op in ("stft", "istft"):
         for n_fft in (256, 512, 1024):

@@ -8,7 +8,7 @@ Phase vocoder: batch 32 x 4 s at 16 kHz (n_fft 512, hop 128 -> 257 x 501 STFT), 
 Griffin-Lim: batch 8 x 4 s, 32 iterations, momentum 0.99, zero-phase init:
   - jaxspec (one fori_loop), a torch.stft/istft loop with the same update, librosa.griffinlim.
 Targets: phase vocoder >= 2x faster than librosa, Griffin-Lim >= 2x faster than the torch
-loop, compile <= 300 ms.
+loop, compile <= 300 ms. torch runs on the GPU when JAX does (``_harness.torch_device``).
 """
 
 from __future__ import annotations
@@ -37,13 +37,13 @@ def torch_phase_vocoder(D, rate: float, *, hop_length: int, n_fft: int):
     import torch
 
     T = D.shape[-1]
-    steps = torch.arange(0, T, rate, dtype=torch.float64)
+    steps = torch.arange(0, T, rate, dtype=torch.float64, device=D.device)
     k = steps.floor().long()
     alpha = (steps - k).to(torch.float32)
     D = torch.nn.functional.pad(D, (0, 2))
     c0, c1 = D[..., k], D[..., k + 1]
     mag = (1 - alpha) * c0.abs() + alpha * c1.abs()
-    omega = hop_length * torch.linspace(0, math.pi, D.shape[-2], dtype=torch.float32)[:, None]
+    omega = hop_length * torch.linspace(0, math.pi, D.shape[-2], dtype=torch.float32, device=D.device)[:, None]
     dphase = c1.angle() - c0.angle() - omega
     dphase = dphase - 2 * math.pi * torch.round(dphase / (2 * math.pi))
     inc = omega + dphase
@@ -54,7 +54,7 @@ def torch_phase_vocoder(D, rate: float, *, hop_length: int, n_fft: int):
 def torch_griffin_lim(mag, *, n_iter: int, n_fft: int, hop_length: int, momentum: float, length: int):
     import torch
 
-    win = torch.hann_window(n_fft)
+    win = torch.hann_window(n_fft, device=mag.device)
     angles = torch.ones_like(mag, dtype=torch.complex64)
     prev = torch.zeros_like(angles)
     beta = momentum / (1 + momentum)
@@ -95,7 +95,7 @@ def run(ctx: _harness.Ctx) -> list[dict]:
     try:
         import torch
 
-        St = torch.from_numpy(S.copy())
+        St = torch.from_numpy(S.copy()).to(_harness.torch_device())
         with torch.inference_mode():
             rows.append(_harness.row(SUITE, name, "torch vectorised",
                                      _harness.time_call(lambda: torch_phase_vocoder(St, RATE, hop_length=HOP, n_fft=N_FFT),
@@ -118,7 +118,7 @@ def run(ctx: _harness.Ctx) -> list[dict]:
     try:
         import torch
 
-        mt = torch.from_numpy(mag)
+        mt = torch.from_numpy(mag).to(_harness.torch_device())
         with torch.inference_mode():
             rows.append(_harness.row(SUITE, gname, "torch stft/istft loop", _harness.time_call(
                 lambda: torch_griffin_lim(mt, n_iter=n_iter, n_fft=N_FFT, hop_length=HOP, momentum=0.99, length=L),
