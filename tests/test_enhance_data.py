@@ -1,6 +1,7 @@
 """The example's input pipeline on a user corpus: ~50 generated files of mixed rates, lengths,
 channel counts and formats (two corrupt, one empty, one with a NaN sample), lazy crops, resampling,
-determinism, worker processes, and ``jaxspec train --speech/--noise/--rir`` on it."""
+determinism, worker processes, and ``jaxspec train --speech/--noise/--rir`` on it; and the
+shipped corpus's manifest (honest splits, every file present, 16 kHz mono, stated lengths)."""
 
 from __future__ import annotations
 
@@ -194,3 +195,41 @@ def test_nan_noise_file_stops_with_its_name(corpus, tiny_config, tmp_path, capsy
                      "--noise", str(corpus / "badnoise")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "nan.wav: holds NaN or infinite samples" in err
+
+
+# ---------------------------------------------------------------- the shipped corpus
+
+
+def test_shipped_corpus_splits_are_honest_and_files_match_the_manifest():
+    """From manifest.json alone: held-out and mismatched texts never occur in train, mismatched
+    voices (engine, voice) never train, and every clip is a readable 16 kHz mono file whose length
+    is the manifest's "seconds" (within 10 ms)."""
+    with open(os.path.join(ip.DATA_DIR, "manifest.json"), encoding="utf-8") as f:
+        manifest = json.load(f)
+    assert manifest["sample_rate"] == 16000
+    clips = manifest["clips"]
+    by_split = {s: [c for c in clips if c["split"] == s] for s in ("train", "heldout", "mismatched")}
+    assert all(by_split.values()) and sum(map(len, by_split.values())) == len(clips)
+    for split, cs in by_split.items():
+        assert ip.shipped_speech(split) == [os.path.join(ip.DATA_DIR, c["file"]) for c in cs]
+    with pytest.raises(ValueError, match="heldout"):
+        ip.shipped_speech("test")
+
+    train_text = {c["text"] for c in by_split["train"]}
+    for split in ("heldout", "mismatched"):
+        leaked = [c["text"] for c in by_split[split] if c["text"] in train_text]
+        assert not leaked, f"{split} sentences also in train: {leaked[:3]}"
+    train_voices = {(c["engine"], c["voice"]) for c in by_split["train"]}
+    heldout_voices = {(c["engine"], c["voice"]) for c in by_split["heldout"]}
+    mismatched_voices = {(c["engine"], c["voice"]) for c in by_split["mismatched"]}
+    assert heldout_voices <= train_voices  # in-distribution: voices that train
+    assert not mismatched_voices & train_voices, mismatched_voices & train_voices
+    assert not {c["engine"] for c in by_split["mismatched"]} & {c["engine"] for c in by_split["train"]}
+
+    for c in clips:
+        path = os.path.join(ip.DATA_DIR, c["file"])
+        assert os.path.isfile(path), path
+        x, sr = sf.read(path, dtype="float32", always_2d=True)
+        assert sr == 16000 and x.shape[1] == 1, (path, sr, x.shape)
+        assert abs(x.shape[0] / sr - c["seconds"]) <= 0.010, (path, x.shape[0] / sr, c["seconds"])
+        assert np.all(np.isfinite(x)) and np.abs(x).max() > 0.1, path  # peak -12..-1 dBFS

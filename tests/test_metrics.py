@@ -18,7 +18,8 @@ from hypothesis import given
 import jaxspec as js
 from jaxspec import metrics
 
-SPEECH = sorted(glob.glob(os.path.join(os.path.dirname(js.__file__), "enhance", "data", "speech", "*.flac")))
+SPEECH = sorted(glob.glob(os.path.join(os.path.dirname(js.__file__), "enhance", "data", "speech", "**", "*.flac"),
+                          recursive=True))
 
 
 def _np_snr(s, e):
@@ -188,7 +189,7 @@ def test_loss_gradients_finite_at_zeros_and_identical_inputs(name):
 
 
 def _speech_pairs(n_pairs=12, length=32000):
-    """Clean/noisy 16 kHz pairs from the shipped espeak-ng corpus, SNR -10..20 dB; every other pair
+    """Clean/noisy 16 kHz pairs from the shipped synthetic corpus, SNR -10..20 dB; every other pair
     has 0.4 s of digital silence spliced into the middle (exercises silent-frame removal)."""
     import soundfile as sf
 

@@ -283,9 +283,14 @@ class RirSet:
 
 
 def shipped_speech(split: str = "train", data_dir: str = DATA_DIR) -> list[str]:
-    """Paths of the shipped corpus's clips of one split (``"train"`` or ``"heldout"``)."""
-    if split not in ("train", "heldout"):
-        raise ValueError(f"shipped_speech: split must be 'train' or 'heldout', got {split!r}")
+    """Paths of the shipped corpus's clips of one split, as listed in its ``manifest.json``.
+
+    ``split``: ``"train"``; ``"heldout"`` (sentences never in train, spoken by voices that train:
+    in-distribution); or ``"mismatched"`` (sentences, voices and synthesis methods never in train).
+    ``scripts/make_corpus.py`` documents how the corpus is made.
+    """
+    if split not in ("train", "heldout", "mismatched"):
+        raise ValueError(f"shipped_speech: split must be 'train', 'heldout' or 'mismatched', got {split!r}")
     with open(os.path.join(data_dir, "manifest.json"), encoding="utf-8") as f:
         manifest = json.load(f)
     return [os.path.join(data_dir, c["file"]) for c in manifest["clips"] if c["split"] == split]
