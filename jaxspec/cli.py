@@ -74,17 +74,29 @@ def _load_config(path: str | None, **overrides):
     return cfg.replace(**changes) if changes else cfg
 
 
-def _fmt_table(results: dict, snrs) -> list[str]:
+SET_TITLES = {"heldout": "in-distribution held-out set (unseen sentences; training voices, engines and noise families)",
+              "mismatched": "mismatched held-out set (voices, engines and noise families never seen in training)"}
+
+
+def _fmt_table(results: dict, snrs, *, families: bool = False) -> list[str]:
+    """Rows of one evaluation set: every method at every SNR, and per noise family if asked."""
     lines = []
-    has_pesq = "pesq" in next(iter(results[f"{snrs[0]:g}"].values()))
-    head = f"{'input SNR':>9}  {'method':<11} {'SI-SDR':>7} {'SI-SDRi':>8} {'STOI':>6}" + (f" {'PESQ':>5}" if has_pesq else "")
+    has_pesq = "pesq" in results[f"{snrs[0]:g}"]["noisy"]
+    head = f"{'input SNR':>9}  {'noise':<10} {'method':<11} {'SI-SDR':>7} {'SI-SDRi':>8} {'STOI':>6}" + (
+        f" {'PESQ':>5}" if has_pesq else "")
     lines += [head, "-" * len(head)]
+
+    def rows(snr, label, table):
+        for method in ("noisy", "baseline", "enhanced", "oracle_irm"):
+            d = table[method]
+            line = f"{snr:>6g} dB  {label:<10} {method:<11} {d['si_sdr']:7.2f} {d['si_sdr_i']:8.2f} {d['stoi']:6.3f}"
+            lines.append(line + (f" {d['pesq']:5.2f}" if has_pesq else ""))
+
     for snr in snrs:
-        for method, d in results[f"{snr:g}"].items():
-            line = f"{snr:>6g} dB  {method:<11} {d['si_sdr']:7.2f} {d['si_sdr_i']:8.2f} {d['stoi']:6.3f}"
-            if has_pesq:
-                line += f" {d['pesq']:5.2f}"
-            lines.append(line)
+        rows(snr, "all", results[f"{snr:g}"])
+        if families:
+            for fam, table in results[f"{snr:g}"]["families"].items():
+                rows(snr, fam, table)
     return lines
 
 
@@ -108,7 +120,7 @@ def _figure(path: str, ex: dict, cfg) -> bool:
     spec = lambda x: np.asarray(js.amplitude_to_db(js.magnitude(js.stft(x[:n], n_fft=cfg.n_fft, hop_length=hop)), ref=1.0, top_db=80.0))
     frames = -(-n // hop)
     panels = [("clean", spec(ex["clean"][i])), (f"noisy ({ex['snr']:g} dB)", spec(ex["noisy"][i])),
-              ("estimated mask", np.asarray(ex["mask"][i])[:, :frames]), ("enhanced (DNN)", spec(ex["enhanced"][i])),
+              ("estimated mask", np.asarray(ex["mask"][i])[:, :frames]), ("enhanced", spec(ex["enhanced"][i])),
               ("spectral-gating baseline", spec(ex["baseline"][i]))]
     fig, axes = plt.subplots(len(panels) + 1, 1, figsize=(9, 13), sharex=True)
     axes[0].plot(t, ex["noisy"][i][:n], color="0.7", lw=0.5, label="noisy")
@@ -116,7 +128,7 @@ def _figure(path: str, ex: dict, cfg) -> bool:
     axes[0].plot(t, ex["enhanced"][i][:n], color="C3", lw=0.5, alpha=0.8, label="enhanced")
     axes[0].legend(loc="upper right", fontsize=8, ncol=3)
     axes[0].set_ylabel("amplitude")
-    axes[0].set_title("held-out sentence, unseen voice, unseen noise")
+    axes[0].set_title(f"held-out sentence ({ex['set']} set), {ex['families'][i]} noise")
     vmax = max(p.max() for name, p in panels if name != "estimated mask")
     extent = [0, n / sr, 0, sr / 2000]
     for ax, (name, img) in zip(axes[1:], panels):
@@ -148,7 +160,7 @@ def _demo(args: argparse.Namespace) -> int:
     cfg = _load_config(args.config, steps=args.steps)
     out = args.out
     os.makedirs(out, exist_ok=True)
-    what = {"dnn": "a frame-wise DNN", "unet": "a U-Net"}[cfg.model]
+    what = {"dnn": "a frame-wise DNN", "gru": "a causal GRU", "unet": "a U-Net"}[cfg.model]
     print(f"jaxspec demo: training {what} mask estimator ({cfg.task}) for {cfg.steps} steps, then evaluating on "
           f"the held-out set (output in {out}/)")
     res = train.run(cfg, out, resume=False)
@@ -159,25 +171,37 @@ def _demo(args: argparse.Namespace) -> int:
     snrs = (0.0, 5.0)
     ev = evaluate.evaluate(res["model"], cfg, snrs=snrs, n_clips=args.eval_clips, with_pesq=not args.no_pesq)
     ex = ev.pop("examples")
-    lines = _fmt_table(ev, snrs)
+    lines = []
+    for split in evaluate.SETS:
+        lines += ["", SET_TITLES[split] + ":"] + _fmt_table(ev[split], snrs, families=split == "mismatched")
     print("\n".join(lines))
-    zero = ev["0"]
-    oracle_gain = zero["oracle_irm"]["si_sdr_i"]
-    share = zero["enhanced"]["si_sdr_i"] / oracle_gain if oracle_gain > 0 else float("nan")
-    summary = {
-        "enhanced_vs_oracle_at_0db": share,
-        "beats_baseline_si_sdr_at_0db": zero["enhanced"]["si_sdr"] > zero["baseline"]["si_sdr"],
-        "beats_baseline_stoi_at_0db": zero["enhanced"]["stoi"] > zero["baseline"]["stoi"],
-    }
-    print(f"at 0 dB the DNN gets {100 * share:.0f}% of the oracle IRM's SI-SDR improvement "
-          f"({zero['enhanced']['si_sdr_i']:.2f} of {oracle_gain:.2f} dB); spectral gating gets "
-          f"{zero['baseline']['si_sdr_i']:.2f} dB")
+    summary = {}
+    for split in evaluate.SETS:
+        zero = ev[split]["0"]
+        oracle_gain = zero["oracle_irm"]["si_sdr_i"]
+        share = zero["enhanced"]["si_sdr_i"] / oracle_gain if oracle_gain > 0 else float("nan")
+        worse = [f for f, t in zero["families"].items()
+                 if t["enhanced"]["si_sdr_i"] < 0 or t["enhanced"]["stoi"] < t["noisy"]["stoi"]]
+        summary[split] = {"enhanced_vs_oracle_at_0db": share,
+                          "stoi_gain_at_0db": zero["enhanced"]["stoi"] - zero["noisy"]["stoi"],
+                          "families_worse_than_noisy_at_0db": worse}
+        if "pesq" in zero["noisy"]:
+            summary[split]["pesq_gain_at_0db"] = zero["enhanced"]["pesq"] - zero["noisy"]["pesq"]
+        print(f"{split}: at 0 dB the model gets {100 * share:.0f}% of the oracle IRM's SI-SDR improvement "
+              f"({zero['enhanced']['si_sdr_i']:.2f} of {oracle_gain:.2f} dB), STOI "
+              f"{summary[split]['stoi_gain_at_0db']:+.3f}"
+              + (f", PESQ {summary[split]['pesq_gain_at_0db']:+.2f}" if "pesq_gain_at_0db" in summary[split] else "")
+              + (f"; worse than the noisy input on: {', '.join(worse)}" if worse else "; better than the noisy input "
+                 "on every noise family"))
     wav_dir = os.path.join(out, "wavs")
     os.makedirs(wav_dir, exist_ok=True)
     for i in range(min(3, len(ex["lengths"]))):
         n = int(ex["lengths"][i])
-        for name in ("clean", "noisy", "enhanced", "baseline", "oracle_irm"):
+        for name in ("clean", "noisy", "baseline", "oracle_irm"):
             js.save(os.path.join(wav_dir, f"ex{i}_{name}.wav"), np.clip(ex[name][i][:n], -1, 1), cfg.sr)
+        # the enhanced example is what `jaxspec enhance` makes of the noisy file above
+        evaluate.enhance_file(res["model"], cfg, os.path.join(wav_dir, f"ex{i}_noisy.wav"),
+                              os.path.join(wav_dir, f"ex{i}_enhanced.wav"))
     fig = os.path.join(out, "demo.png")
     made = _figure(fig, ex, cfg)
     total = time.perf_counter() - t0

@@ -13,7 +13,8 @@ from jaxspec import cli
 from jaxspec.enhance.config import TrainConfig
 
 TINY = TrainConfig(steps=2, batch_size=4, segment_seconds=0.25, n_fft=256, hop_length=64, context=1, hidden=32,
-                   layers=1, noise_clips=6, noise_seconds=0.5, warmup_steps=1, log_every=1, checkpoint_every=2)
+                   layers=1, noise_clips=6, noise_seconds=0.5, warmup_steps=1, log_every=1, checkpoint_every=2,
+                   noise_kinds=("white", "pink", "hum"), model="dnn", feature_norm="utterance", augment=False, speaker_augment=False, reverb_prob=0.0, level_range=None)
 
 
 @pytest.fixture(scope="module")
@@ -54,16 +55,27 @@ def test_demo_tiny(tmp_path, tiny_config, capsys):
     assert cli.main(["demo", "--config", tiny_config, "--out", out, "--eval-clips", "2"]) == 0
     text = capsys.readouterr().out
     assert "oracle_irm" in text and "SI-SDRi" in text and "PESQ" in text
+    assert "mismatched held-out set" in text
     with open(os.path.join(out, "metrics.json")) as f:
         m = json.load(f)
-    for snr in ("0", "5"):
-        assert set(m["metrics"][snr]) == {"noisy", "baseline", "enhanced", "oracle_irm"}
-        for d in m["metrics"][snr].values():
-            assert all(np.isfinite(d[k]) for k in ("si_sdr", "si_sdr_i", "stoi", "pesq"))
-        assert m["metrics"][snr]["oracle_irm"]["si_sdr_i"] > 5.0
+    for split in ("heldout", "mismatched"):
+        for snr in ("0", "5"):
+            row = m["metrics"][split][snr]
+            assert set(row) == {"noisy", "baseline", "enhanced", "oracle_irm", "families"}
+            for d in [row[k] for k in ("noisy", "baseline", "enhanced", "oracle_irm")]:
+                assert all(np.isfinite(d[k]) for k in ("si_sdr", "si_sdr_i", "stoi", "pesq"))
+            assert row["oracle_irm"]["si_sdr_i"] > 5.0
+            assert len(row["families"]) == 2  # --eval-clips 2: one clip of each of the first two families
+        assert set(m["summary"][split]) >= {"enhanced_vs_oracle_at_0db", "stoi_gain_at_0db", "pesq_gain_at_0db"}
     assert os.path.getsize(os.path.join(out, "demo.png")) > 10_000
-    assert os.path.isfile(os.path.join(out, "wavs", "ex0_enhanced.wav"))
     assert os.listdir(os.path.join(out, "checkpoints")) == ["2"]
+    # `jaxspec enhance` on the demo's noisy example writes the demo's enhanced example, sample for sample
+    wavs = os.path.join(out, "wavs")
+    again = str(tmp_path / "again.wav")
+    assert cli.main(["enhance", os.path.join(wavs, "ex0_noisy.wav"), "-o", again, "--checkpoint", out]) == 0
+    a, sr_a = sf.read(again)
+    b, sr_b = sf.read(os.path.join(wavs, "ex0_enhanced.wav"))
+    assert sr_a == sr_b and np.array_equal(a, b) and np.std(b) > 0
 
 
 def test_train_then_enhance_stereo_at_another_rate(trained, tmp_path):

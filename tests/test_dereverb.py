@@ -21,7 +21,8 @@ from jaxspec.enhance.models import MaskUNet, make_model
 
 TINY = TrainConfig(task="dereverb", model="unet", unet_channels=(4, 8, 8), steps=2, batch_size=2, sr=8000,
                    segment_seconds=0.5, n_fft=128, hop_length=32, rir_seconds=0.25, rt60_low=0.2, rt60_high=0.4,
-                   warmup_steps=1, log_every=1, checkpoint_every=2)
+                   warmup_steps=1, log_every=1, checkpoint_every=2, feature_norm="utterance", augment=False,
+                   speaker_augment=False, reverb_prob=0.0, level_range=None, noise_kinds=("white", "pink"))
 
 
 @pytest.mark.parametrize("head,shape", [("sigmoid", (3, 65, 19)), ("cirm", (3, 2, 65, 19))])

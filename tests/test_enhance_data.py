@@ -150,7 +150,8 @@ def test_grain_pipeline_with_workers_matches_in_process_and_starts_anywhere(corp
 @pytest.fixture(scope="module")
 def tiny_config(tmp_path_factory):
     cfg = TrainConfig(steps=3, batch_size=2, sr=8000, segment_seconds=0.25, n_fft=128, hop_length=32, context=1,
-                      hidden=16, layers=1, warmup_steps=1, log_every=1, checkpoint_every=3, rir_seconds=0.2)
+                      hidden=16, layers=1, warmup_steps=1, log_every=1, checkpoint_every=3, rir_seconds=0.2,
+                      noise_kinds=("white", "pink"), model="dnn", feature_norm="utterance", augment=False, speaker_augment=False, reverb_prob=0.0, level_range=None)
     p = str(tmp_path_factory.mktemp("cfg") / "tiny.json")
     cfg.to_json(p)
     return p

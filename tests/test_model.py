@@ -17,7 +17,7 @@ from jaxspec.enhance.config import TrainConfig
 from jaxspec.enhance.models import MaskDNN, make_model, n_features
 from jaxspec.enhance.baseline import spectral_gate
 
-TINY = TrainConfig(hidden=16, layers=2, context=1, n_fft=64, hop_length=16)
+TINY = TrainConfig(hidden=16, layers=2, context=1, n_fft=64, hop_length=16, model="dnn", feature_norm="utterance", augment=False, speaker_augment=False, reverb_prob=0.0, level_range=None)
 
 
 @pytest.mark.parametrize("target,head_shape", [("irm", (257,)), ("psm", (257,)), ("ibm", (257,)), ("cirm", (2, 257))])

@@ -31,7 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The tests reuse these configs so the step compiles once per config (make_train_step is cached).
 TINY = TrainConfig(steps=4, batch_size=4, segment_seconds=0.25, n_fft=256, hop_length=64, context=1, hidden=32,
                    layers=1, noise_clips=4, noise_seconds=0.5, noise_kinds=("white", "pink"), warmup_steps=1, log_every=2,
-                   checkpoint_every=2)
+                   checkpoint_every=2, model="dnn", feature_norm="utterance", augment=False, speaker_augment=False, reverb_prob=0.0, level_range=None)
 FIT = TINY.replace(steps=30, lr=1e-2, warmup_steps=1, loss="sa")
 QUIET = dict(log=lambda s: None)
 
@@ -354,7 +354,8 @@ SHARDED = textwrap.dedent("""
     from jaxspec.enhance.config import TrainConfig
     assert jax.device_count() == 4, jax.devices()
     cfg = TrainConfig(batch_size=8, segment_seconds=0.25, n_fft=256, hop_length=64, context=1, hidden=32, layers=1,
-                      warmup_steps=1, steps=4)
+                      warmup_steps=1, steps=4, model="dnn", feature_norm="utterance", augment=False,
+                      speaker_augment=False, reverb_prob=0.0, level_range=None)
     rng = np.random.default_rng(0)
     clean = (0.1 * rng.standard_normal((8, 6000))).astype(np.float32)
     noise = rng.standard_normal((8, 7000)).astype(np.float32)
@@ -391,6 +392,20 @@ SHARDED = textwrap.dedent("""
     assert "all-gather" not in text and "all-to-all" not in text, "the step gathers the batch"
     lead = [int(m.group(1).split(",")[0]) for m in re.finditer(r"= [a-z0-9]+\[([0-9,]*)\]\{[^}]*\} fft\(", text)]
     assert lead and set(lead) == {2}, lead
+    # the default step (causal GRU, speaker and room augmentation, level) with 8 rows per device:
+    # the augmentation picks its rows within each device's share, so nothing is gathered either
+    gcfg = TrainConfig(batch_size=32, segment_seconds=0.25, hidden=32, steps=4)
+    model = train.make_model(gcfg, rngs=nnx.Rngs(0))
+    graphdef, state = nnx.split(model)
+    state = jax.device_put(state, NamedSharding(mesh, P()))
+    def gru_loss_and_grad(state, c, n, key):
+        m = nnx.merge(graphdef, state)
+        target, interference, mixture = train.make_mixtures(key, c, n, gcfg)
+        return nnx.value_and_grad(train.loss_from_waves)(m, target, interference, mixture, gcfg)
+    c32 = train.shard_batch(np.tile(clean, (4, 1)), mesh)
+    n32 = train.shard_batch(np.tile(noise, (4, 1)), mesh)
+    text = jax.jit(gru_loss_and_grad).lower(state, c32, n32, jax.random.key(0)).compile().as_text()
+    assert "all-gather" not in text and "all-to-all" not in text, "the default step gathers the batch"
     print("SHARDED_OK", l1, l4, len(lead), "ffts")
 """)
 

@@ -17,12 +17,14 @@ import numbers
 import os
 from typing import Any
 
+from .noise import KINDS as NOISE_KINDS  # every kind the generated noise bank knows
+from .noise import TRAIN_KINDS  # the default training families (the others are held out for evaluation)
+
 TARGETS = ("irm", "psm", "ibm", "cirm")
 LOSSES = ("mask", "sa", "sisdr")
-MODELS = ("dnn", "unet")
+MODELS = ("dnn", "gru", "unet")
 TASKS = ("denoise", "dereverb", "denoise+dereverb")
-FEATURE_NORMS = ("utterance", "frequency")
-NOISE_KINDS = ("white", "pink", "brown", "hum", "clatter", "babble")
+FEATURE_NORMS = ("utterance", "frequency", "fixed")
 SNR_RANGE = (-50.0, 60.0)  # dB: beyond this a mixture is all noise or all speech in float32
 MAX_LR = 1.0
 # fields that change how a run is carried out but not what it computes: a resumed run may change them
@@ -43,7 +45,12 @@ class TrainConfig:
     unreadable, empty or non-finite files (counted in the log) instead of stopping with an error.
     On the device: one SNR per example from Uniform(``snr_low``, ``snr_high``) dB; with ``rir``
     the speech is reverberated and the target is its early part (``jaxspec.early_rir``); with
-    ``augment`` speech gets a random gain (±6 dB) and noise a random smooth EQ (±6 dB).
+    ``augment`` speech gets a random gain (±6 dB) and noise a random smooth EQ (±6 dB); with
+    ``speaker_augment`` the clean speech gets speed perturbation, pitch shifts and a random EQ
+    (:func:`~jaxspec.enhance.train.augment_speaker`); with ``reverb_prob`` > 0 that share of the
+    examples is reverberated by a synthetic room (the target is then the reverberant speech:
+    the model learns to keep rooms, not to remove them); with ``level_range`` ``[low, high]`` the
+    mixture (and target) is scaled to an RMS level uniform in that range, in dBFS.
     Task ``task``: ``"denoise"``; ``"dereverb"``: the speech is reverberated by a synthetic RIR
     drawn on the device per example (RT60 Uniform(``rt60_low``, ``rt60_high``) s, direct-to-
     reverberant ratio Uniform(``drr_low``, ``drr_high``) dB; or an RIR from ``rir``) and the target
@@ -53,9 +60,13 @@ class TrainConfig:
     Validation (``valid_speech`` and ``valid_noise``, both or neither): ``valid_clips`` fixed
     mixtures, SI-SDR logged every ``log_every`` steps.
     Front end: ``stft(n_fft, hop_length)`` with a Hann window; features: log power normalised per
-    utterance (``feature_norm="utterance"``) or per frequency (``"frequency"``), spliced with
-    ``context`` frames on each side (the U-Net takes no splicing). Model ``model`` (``"dnn"``:
-    ``layers`` dense layers of ``hidden`` units; ``"unet"``: a 2-D U-Net with ``unet_channels``). Target ``target`` (irm/psm/ibm/cirm), loss ``loss`` (``"mask"``: MSE to the
+    utterance (``feature_norm="utterance"``), per frequency over the utterance (``"frequency"``),
+    or with fixed statistics measured on training mixtures before the first step and stored with
+    the model (``"fixed"``: a frame's features then depend on that frame alone, not on the file's
+    length or silence); spliced with ``context`` frames on each side for the DNN, ``context`` past
+    frames for the GRU (the U-Net takes no splicing). Model ``model`` (``"dnn"``: ``layers`` dense
+    layers of ``hidden`` units; ``"gru"``: a causal GRU of ``layers`` layers of ``hidden`` units;
+    ``"unet"``: a 2-D U-Net with ``unet_channels``). Target ``target`` (irm/psm/ibm/cirm), loss ``loss`` (``"mask"``: MSE to the
     target mask; ``"sa"``: signal approximation on compressed magnitudes; ``"sisdr"``: negative
     SI-SDR of the iSTFT).
     Optimiser: AdamW, peak ``lr`` after a linear warm-up of ``warmup_steps``, cosine decay to
@@ -69,16 +80,16 @@ class TrainConfig:
     seed: int = 0
     task: str = "denoise"
     steps: int = 1500
-    batch_size: int = 16
+    batch_size: int = 32
     sr: int = 16000
     segment_seconds: float = 1.0
     n_fft: int = 512
-    hop_length: int = 128
+    hop_length: int = 256
     context: int = 2
-    feature_norm: str = "utterance"
-    model: str = "dnn"
+    feature_norm: str = "fixed"
+    model: str = "gru"
     hidden: int = 256
-    layers: int = 3
+    layers: int = 2
     unet_channels: tuple = (16, 32, 64)
     target: str = "irm"
     loss: str = "sa"
@@ -101,10 +112,13 @@ class TrainConfig:
     valid_speech: str | None = None
     valid_noise: str | None = None
     valid_clips: int = 16
-    noise_kinds: tuple = NOISE_KINDS
-    noise_clips: int = 96
+    noise_kinds: tuple = TRAIN_KINDS
+    noise_clips: int = 192
     noise_seconds: float = 4.0
-    augment: bool = False
+    augment: bool = True
+    speaker_augment: bool = True
+    reverb_prob: float = 0.2
+    level_range: tuple | None = (-45.0, -10.0)
     workers: int = 0
     threads: int = 2
     skip_bad_files: bool = False
@@ -158,9 +172,18 @@ class TrainConfig:
         for lo, hi in (("rt60_low", "rt60_high"), ("drr_low", "drr_high")):
             if getattr(self, lo) > getattr(self, hi):
                 bad(hi, f">= {lo} ({getattr(self, lo)})")
+        real("reverb_prob", 0.0, 1.0)
+        lr_ = self.level_range
+        if lr_ is not None:
+            if isinstance(lr_, str) or not isinstance(lr_, (list, tuple)) or len(lr_) != 2 or not all(
+                    isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and -80.0 <= v <= 0.0
+                    for v in lr_) or lr_[0] > lr_[1]:
+                bad("level_range", "null or [low, high] in dBFS with -80 <= low <= high <= 0", TypeError
+                    if isinstance(lr_, str) or not isinstance(lr_, (list, tuple)) else ValueError)
+            object.__setattr__(self, "level_range", (float(lr_[0]), float(lr_[1])))
         real("snr_low", *SNR_RANGE)
         real("snr_high", *SNR_RANGE)
-        for name in ("augment", "skip_bad_files"):
+        for name in ("augment", "speaker_augment", "skip_bad_files"):
             if not isinstance(getattr(self, name), bool):
                 bad(name, "true or false", TypeError)
         for name, allowed in (("target", TARGETS), ("loss", LOSSES), ("feature_norm", FEATURE_NORMS),
@@ -215,6 +238,7 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         d["noise_kinds"] = list(self.noise_kinds)
         d["unet_channels"] = list(self.unet_channels)
+        d["level_range"] = None if self.level_range is None else list(self.level_range)
         return d
 
     @classmethod

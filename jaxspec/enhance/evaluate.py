@@ -7,6 +7,8 @@ shipped corpus's held-out split (unseen sentences and voices, unseen generated n
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,56 +19,104 @@ import jaxspec as js
 from . import input_pipeline as ip
 from .baseline import spectral_gate
 from .config import TrainConfig
-from .train import enhance_waveform, features, mask_to_estimate, noise_bank
+from . import noise as _noise
+from .train import _speech_stream, enhance_waveform, features, mask_to_estimate, noise_bank
 
 METHODS = ("noisy", "baseline", "enhanced", "oracle_irm")
+SETS = ("heldout", "mismatched")
 
 
-def heldout_mixtures(cfg: TrainConfig, snr_db: float, *, seed: int = 2024, n_clips: int | None = None):
-    """Held-out clips (unseen sentences and voices) mixed with unseen generated noise at ``snr_db``.
+def set_kinds(split: str, cfg: TrainConfig) -> tuple[str, ...]:
+    """Noise families of an evaluation set: the training families (``cfg.noise_kinds``) for the
+    in-distribution ``"heldout"`` set; for ``"mismatched"`` the families training never uses
+    (``noise.HELDOUT_KINDS``) and babble of the set's own unseen voices."""
+    if split == "heldout":
+        return tuple(cfg.noise_kinds)
+    return tuple(k for k in _noise.HELDOUT_KINDS if k not in cfg.noise_kinds) + ("babble",)
 
-    Noise kinds cycle over the clips; babble is made from the held-out speech itself (other
-    sentences), so no training audio leaks into the test. Everything is padded to one length (a
-    multiple of the hop) so the whole set is one batch.
 
-    Returns ``(clean, noise, mixture, lengths)``: three ``(n_clips, L)`` float32 arrays (zero past
-    each clip's length) and the ``(n_clips,)`` lengths.
+def heldout_mixtures(cfg: TrainConfig, snr_db: float, *, split: str = "heldout", seed: int = 2024,
+                     n_clips: int | None = None):
+    """Clips of a held-out split of the shipped corpus mixed with generated noise at ``snr_db``.
+
+    ``split="heldout"``: unseen sentences of the training voices and engines, with noise of the
+    training families (new draws); ``"mismatched"``: unseen sentences of voices and engines never
+    used in training, with noise families never used in training (:func:`set_kinds`). Babble is
+    made from the split's own speech, so no training audio leaks into a test. Families cycle over
+    the clips. Everything is padded to one length (a multiple of the hop).
+
+    Returns ``(clean, noise, mixture, lengths, families)``: three ``(n_clips, L)`` float32 arrays
+    (zero past each clip's length), the lengths, and each clip's noise family.
     """
-    files, _ = ip.scan(ip.shipped_speech("heldout"), what="shipped held-out speech")
+    if split not in SETS:
+        raise ValueError(f"heldout_mixtures: split must be one of {SETS}, got {split!r}")
+    files, _ = ip.scan(ip.shipped_speech(split), what=f"shipped {split} speech")
     clips = [np.asarray(js.load(f.path, sr=cfg.sr)[0], np.float32) for f in files][:n_clips]
     lengths = np.asarray([len(c) for c in clips])
     L = int(-(-lengths.max() // cfg.hop_length) * cfg.hop_length)
-    heldout = ip.Corpus(files, sr=cfg.sr, what="shipped held-out speech")
-    bank = noise_bank(cfg, heldout, key=jax.random.key(seed), n=len(clips), seconds=L / cfg.sr)
+    kinds = set_kinds(split, cfg)
+    speech = ip.Corpus(files, sr=cfg.sr, what=f"shipped {split} speech")
+    stream = jnp.asarray(_speech_stream(speech, cfg.sr))
+    bank = np.asarray(jax.jit(_noise.noise_bank, static_argnames=("n", "samples", "sr", "kinds"))(
+        jax.random.key(seed), stream, n=len(clips), samples=L, sr=cfg.sr, kinds=kinds))
     clean = np.zeros((len(clips), L), np.float32)
     for i, c in enumerate(clips):
         clean[i, : len(c)] = c
     valid = (np.arange(L)[None, :] < lengths[:, None]).astype(np.float32)
-    noise = bank[:, :L] * valid
+    noise = bank * valid
     # mix over each clip's own samples only (the padding is zero in both)
     mixture, noise = js.mix(jnp.asarray(clean), jnp.asarray(noise), jnp.full((len(clips),), snr_db, jnp.float32))
-    return clean, np.asarray(noise), np.asarray(mixture), lengths
+    families = [kinds[i % len(kinds)] for i in range(len(clips))]
+    return clean, np.asarray(noise), np.asarray(mixture), lengths, families
 
 
-def _enhance_all(model, clean, noise, mixture, lengths, cfg):
-    stft = lambda x: js.stft(x, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
-    istft = lambda S: js.istft(S, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=mixture.shape[-1])
-    enhanced, out = enhance_waveform(model, mixture, cfg)
-    Y, S, N = stft(mixture), stft(clean), stft(noise)
-    oracle = istft(js.masks.apply_mask(Y, js.masks.irm(S, N)))
-    frames = jnp.arange(Y.shape[-1]) * cfg.hop_length
-    gate_mask, gate_S = spectral_gate(Y, valid=frames[None, :] < lengths[:, None])
-    mask = out if cfg.target != "cirm" else js.magnitude(mask_to_estimate(jnp.ones_like(Y), out, cfg))
-    return {"noisy": mixture, "baseline": istft(gate_S), "enhanced": enhanced, "oracle_irm": oracle}, mask
+@functools.lru_cache(maxsize=8)
+def _references(cfg: TrainConfig):
+    """``refs(mixture, clean, noise, lengths) -> (baseline, oracle_irm)``, batched and jitted."""
+
+    def refs(mixture, clean, noise, lengths):
+        stft = lambda x: js.stft(x, n_fft=cfg.n_fft, hop_length=cfg.hop_length)  # noqa: E731
+        istft = lambda S: js.istft(S, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=mixture.shape[-1])  # noqa: E731
+        Y, S, N = stft(mixture), stft(clean), stft(noise)
+        frames = jnp.arange(Y.shape[-1]) * cfg.hop_length
+        _, gate_S = spectral_gate(Y, valid=frames[None, :] < lengths[:, None])
+        return istft(gate_S), istft(js.masks.apply_mask(Y, js.masks.irm(S, N)))
+
+    return jax.jit(refs)
 
 
-def evaluate(model, cfg: TrainConfig, *, snrs=(0.0, 5.0), n_clips: int | None = None, with_pesq: bool = True,
-             seed: int = 2024) -> dict:
-    """SI-SDR, STOI and PESQ (wide band) of noisy, baseline, enhanced and oracle-IRM signals on the
-    held-out set at each SNR in ``snrs``: means over the clips, plus SI-SDR improvements.
+def _scores(clean, outs: dict, lengths, sr: int, with_pesq: bool) -> dict:
+    """Per-clip SI-SDR, SI-SDR improvement, STOI (and PESQ) of each method: ``{method: {metric: (n,)}}``."""
+    c = jnp.asarray(clean)
+    per = {}
+    base = np.asarray(js.si_sdr(c, jnp.asarray(outs["noisy"])))
+    for method, est in outs.items():
+        sdr = np.asarray(js.si_sdr(c, jnp.asarray(est)))
+        d = {"si_sdr": sdr, "si_sdr_i": sdr - base, "stoi": np.asarray(js.stoi(c, jnp.asarray(est), sr=sr))}
+        if with_pesq:
+            d["pesq"] = np.asarray([float(js.pesq(clean[i, : lengths[i]], est[i, : lengths[i]], sr=sr, mode="wb"))
+                                    for i in range(len(lengths))])
+        per[method] = d
+    return per
 
-    Returns ``{"<snr>": {"<method>": {"si_sdr", "si_sdr_i", "stoi", "pesq"}}, "examples": {...}}``
-    where ``examples`` holds the arrays of the first SNR (for wavs and the figure).
+
+def _means(per: dict, which=None) -> dict:
+    pick = (lambda v: v) if which is None else (lambda v: v[which])  # noqa: E731
+    return {m: {k: float(np.nanmean(pick(v))) for k, v in d.items()} for m, d in per.items()}
+
+
+def evaluate(model, cfg: TrainConfig, *, sets=SETS, snrs=(0.0, 5.0), n_clips: int | None = None,
+             with_pesq: bool = True, seed: int = 2024) -> dict:
+    """Score noisy, spectral-gating baseline, enhanced and oracle-IRM signals on held-out sets.
+
+    The enhanced signal of every clip is made by :func:`enhance_array`, the code ``jaxspec
+    enhance`` runs, one clip at a time at its own length. Sets (:func:`heldout_mixtures`):
+    ``"heldout"`` (in distribution: unseen sentences, training voices and noise families) and
+    ``"mismatched"`` (voices, engines and noise families never used in training).
+
+    Returns ``{set: {"<snr>": {method: {"si_sdr", "si_sdr_i", "stoi"[, "pesq"]}, "families":
+    {family: {method: {...}}}}}, "examples": {...}}``: means over the clips (and over each noise
+    family's clips); ``examples`` holds the arrays of the first set and SNR (for wavs and the figure).
     """
     if with_pesq:
         try:
@@ -74,62 +124,121 @@ def evaluate(model, cfg: TrainConfig, *, snrs=(0.0, 5.0), n_clips: int | None = 
         except ImportError:
             print("  (no PESQ: the optional `pesq` package is not installed; pip install 'jaxspec[demo]')")
             with_pesq = False
-    fwd = nnx.jit(lambda m, c, n, y, l: _enhance_all(m, c, n, y, l, cfg))
     results: dict = {}
     examples = None
-    for snr in snrs:
-        clean, noise, mixture, lengths = heldout_mixtures(cfg, snr, seed=seed, n_clips=n_clips)
-        outs, mask = fwd(model, jnp.asarray(clean), jnp.asarray(noise), jnp.asarray(mixture), jnp.asarray(lengths))
-        valid = jnp.asarray((np.arange(clean.shape[-1])[None, :] < lengths[:, None]).astype(np.float32))
-        outs = {k: v * valid for k, v in outs.items()}  # metrics over each clip's own samples
-        row = {}
-        base = None
-        for method in METHODS:
-            est = outs[method]
-            sdr = np.asarray(js.si_sdr(jnp.asarray(clean), est))
-            base = sdr if method == "noisy" else base
-            d = {"si_sdr": float(sdr.mean()), "si_sdr_i": float((sdr - base).mean()),
-                 "stoi": float(np.mean(np.asarray(js.stoi(jnp.asarray(clean), est, sr=cfg.sr))))}
-            if with_pesq:
-                est_np = np.asarray(est)
-                vals = [float(js.pesq(clean[i, : lengths[i]], est_np[i, : lengths[i]], sr=cfg.sr, mode="wb"))
-                        for i in range(len(lengths))]
-                d["pesq"] = float(np.nanmean(vals))
-            row[method] = d
-        results[f"{snr:g}"] = row
-        if examples is None:
-            examples = {"snr": snr, "clean": clean, "lengths": lengths, "mask": np.asarray(mask),
-                        **{k: np.asarray(v) for k, v in outs.items()}}
+    for split in sets:
+        results[split] = {}
+        for snr in snrs:
+            clean, noise, mixture, lengths, families = heldout_mixtures(cfg, snr, split=split, seed=seed,
+                                                                        n_clips=n_clips)
+            enhanced = np.zeros_like(mixture)
+            for i, n in enumerate(lengths):
+                enhanced[i, :n] = enhance_array(model, mixture[None, i, :n], cfg.sr, cfg)[0]
+            baseline, oracle = _references(cfg)(jnp.asarray(mixture), jnp.asarray(clean), jnp.asarray(noise),
+                                                jnp.asarray(lengths))
+            valid = (np.arange(clean.shape[-1])[None, :] < lengths[:, None]).astype(np.float32)
+            outs = {"noisy": mixture, "baseline": np.asarray(baseline) * valid, "enhanced": enhanced,
+                    "oracle_irm": np.asarray(oracle) * valid}  # metrics over each clip's own samples
+            per = _scores(clean, outs, lengths, cfg.sr, with_pesq)
+            row = _means(per)
+            fam = np.asarray(families)
+            row["families"] = {f: _means(per, fam == f) for f in dict.fromkeys(families)}
+            results[split][f"{snr:g}"] = row
+            if examples is None:
+                Y = js.stft(jnp.asarray(mixture[:1]), n_fft=cfg.n_fft, hop_length=cfg.hop_length)
+                mask = np.asarray(_mask_magnitude(nnx.jit(lambda m, y: m(features(y, cfg)))(model, Y), cfg))
+                examples = {"set": split, "snr": snr, "clean": clean, "lengths": lengths, "families": families,
+                            "mask": mask, **outs}
     results["examples"] = examples
     return results
 
 
+BUCKET_SECONDS = 4.0  # enhance pads a file to a multiple of this (x a power of two), so few shapes compile
+HIGH_BAND_FROM = 0.5  # the high band's gain is the mean mask over [HIGH_BAND_FROM * Nyquist, Nyquist] of the model
+
+
+def streamable(cfg: TrainConfig) -> bool:
+    """True when a frame's output does not depend on later audio beyond the STFT window (causal
+    GRU with fixed feature statistics): then trailing zeros cannot change the result, and
+    :func:`enhance_array` may pad inputs to a few bucketed lengths."""
+    return cfg.feature_norm == "fixed" and cfg.model == "gru"
+
+
+def _bucket(n: int, cfg: TrainConfig) -> int:
+    step = int(round(BUCKET_SECONDS * cfg.sr / cfg.hop_length)) * cfg.hop_length
+    k = -(-n // step)
+    return step * (1 << max(0, (k - 1).bit_length()))  # step x the next power of two >= k
+
+
+def _mask_magnitude(out: jax.Array, cfg: TrainConfig) -> jax.Array:
+    """The model output as a real gain per bin ``(..., freq, frames)`` (``|M|`` for the cIRM)."""
+    if cfg.target != "cirm":
+        return out
+    return js.magnitude(mask_to_estimate(jnp.ones(out.shape[:-3] + out.shape[-2:], jnp.complex64), out, cfg))
+
+
 def enhance_array(model, x: np.ndarray, sr: int, cfg: TrainConfig, *, griffin_lim: int = 0) -> np.ndarray:
-    """Enhance ``(channels, samples)`` audio at any rate ``sr``: each channel is resampled to the
-    model's rate, enhanced, and resampled back to ``sr`` and the input length.
+    """Enhance ``(channels, samples)`` audio at any rate ``sr``; returns the same shape at ``sr``.
+
+    Each channel is enhanced on its own (stereo in, stereo out). The model runs at its own rate
+    ``cfg.sr``: the channel is resampled to it (``jaxspec.resample``), enhanced and resampled back.
+    Band policy for ``sr > cfg.sr``: what the model cannot see (the input minus its band-limited
+    copy, i.e. everything above ``cfg.sr / 2``) is passed through, attenuated frame by frame by
+    the model's mean mask over the top half of its band (``HIGH_BAND_FROM``); so a wide-band
+    recording keeps its air and sibilance where the model keeps speech, and loses it where the
+    model removes noise. For ``sr < cfg.sr`` nothing is added.
 
     Phase: the input's (the mixture's, or for dereverberation the reverberant) phase with the
     model's mask; with ``griffin_lim=N`` the phase is instead estimated from the masked magnitude
     by ``N`` Griffin-Lim iterations (random initial phase, fixed key).
+
+    For a :func:`streamable` model the model's input is zero-padded to a bucketed length
+    (``BUCKET_SECONDS`` times a power of two) and the output cut back, so files of any length
+    share a few compiled shapes; the padding cannot change the result (not done with Griffin-Lim,
+    whose phase estimate spans the whole signal).
     """
     x = np.asarray(x, np.float32)
     n = x.shape[-1]
-    if griffin_lim:
-        def fwd(m, v):
-            Y = js.stft(v, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
-            mag = js.magnitude(mask_to_estimate(Y, m(features(Y, cfg)), cfg))
-            return js.griffin_lim(mag, n_iter=griffin_lim, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
-                                  length=v.shape[-1], key=jax.random.key(0))
-        fwd = nnx.jit(fwd)
-    else:
-        fwd = nnx.jit(lambda m, v: enhance_waveform(m, v, cfg)[0])
+    fwd = _enhance_fn(cfg, griffin_lim)
     out = np.empty_like(x)
     for c in range(x.shape[0]):  # one channel at a time bounds the memory of long files
         y = np.asarray(js.resample(x[c], orig_sr=sr, target_sr=cfg.sr)) if sr != cfg.sr else x[c]
-        e = np.asarray(fwd(model, jnp.asarray(y)))
-        e = np.asarray(js.resample(e, orig_sr=cfg.sr, target_sr=sr)) if sr != cfg.sr else e
-        out[c] = e[:n] if e.shape[-1] >= n else np.pad(e, (0, n - e.shape[-1]))
+        m = y.shape[-1]
+        padded = np.pad(y, (0, _bucket(m, cfg) - m)) if streamable(cfg) and not griffin_lim else y
+        e, gain = fwd(model, jnp.asarray(padded))
+        e = np.asarray(e)[:m]
+        if sr != cfg.sr:
+            e = np.asarray(js.resample(e, orig_sr=cfg.sr, target_sr=sr))
+            e = e[:n] if e.shape[-1] >= n else np.pad(e, (0, n - e.shape[-1]))
+        if sr > cfg.sr:  # pass the band above the model's Nyquist through, at the mask's gain
+            seen = np.asarray(js.resample(y, orig_sr=cfg.sr, target_sr=sr))
+            seen = seen[:n] if seen.shape[-1] >= n else np.pad(seen, (0, n - seen.shape[-1]))
+            g = np.asarray(gain)
+            t_frames = np.arange(g.shape[-1]) * cfg.hop_length / cfg.sr
+            e = e + np.interp(np.arange(n) / sr, t_frames, g).astype(np.float32) * (x[c] - seen)
+        out[c] = e
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _enhance_fn(cfg: TrainConfig, griffin_lim: int):
+    """``fwd(model, wave) -> (enhanced, high-band gain per frame)``, one ``nnx.jit`` per config."""
+    lo = int(HIGH_BAND_FROM * (cfg.n_fft // 2))
+
+    def fwd(m, v):
+        Y = js.stft(v, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
+        out = m(features(Y, cfg))
+        gain = jnp.mean(_mask_magnitude(out, cfg)[..., lo:, :], axis=-2)
+        if griffin_lim:
+            mag = js.magnitude(mask_to_estimate(Y, out, cfg))
+            e = js.griffin_lim(mag, n_iter=griffin_lim, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                               length=v.shape[-1], key=jax.random.key(0))
+        else:
+            e = js.istft(mask_to_estimate(Y, out, cfg), n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                         length=v.shape[-1])
+        return e, gain
+
+    return nnx.jit(fwd)
 
 
 def enhance_file(model, cfg: TrainConfig, src: str, dst: str, *, griffin_lim: int = 0) -> dict:

@@ -1,9 +1,17 @@
 """Flax NNX mask estimators of the enhancement example.
 
 ``MaskDNN`` is the classic frame-wise DNN (Wang & Wang's IRM-estimating DNN): spliced, normalised
-log-magnitude frames in, one mask frame out. ``MaskUNet`` is a small 2-D U-Net over the whole
-(freq, frames) plane, for dereverberation, where a mask needs a long stretch of time. :func:`make_model` builds the model a
+log-magnitude frames in, one mask frame out. ``MaskGRU`` is a small causal recurrent mask
+estimator (a GRU over frames): each output frame depends on the current and past frames only, so
+a file's result does not change with what follows it (trailing silence, a longer recording).
+``MaskUNet`` is a small 2-D U-Net over the whole (freq, frames) plane, for dereverberation, where
+a mask needs a long stretch of time. :func:`make_model` builds the model a
 :class:`~jaxspec.enhance.config.TrainConfig` names.
+
+With ``feature_norm="fixed"`` a model starts with a :class:`FeatureNorm`: per-feature mean and
+standard deviation measured on training mixtures before the first step (``jaxspec.Standardizer``)
+and stored with the weights, so the features of a frame depend on that frame alone and are the
+same in training, evaluation and ``jaxspec enhance``.
 """
 
 from __future__ import annotations
@@ -15,6 +23,34 @@ from flax import nnx
 # compressed cIRM: K * tanh(head) lies in (-K, K), the range of masks.cirm(..., K=K, C=C)
 CIRM_K = 10.0
 CIRM_C = 0.1
+
+
+class FeatureStat(nnx.Variable):
+    """Statistics measured on the training data (not trained, saved with the model)."""
+
+
+class FeatureNorm(nnx.Module):
+    """Fixed standardisation per input feature of ``x`` ``(..., n_in, frames)``, as
+    ``jaxspec.Standardizer.apply`` does it: ``(x - mean) / sqrt(variance + 1e-5)``.
+
+    ``mean`` and ``variance`` (``(n_in, 1)``) are :class:`FeatureStat` variables, not parameters:
+    the optimiser leaves them alone; :meth:`set` takes them from a ``jaxspec.Standardizer``.
+    """
+
+    EPS = 1e-5
+
+    def __init__(self, n_in: int):
+        self.mean = FeatureStat(jnp.zeros((n_in, 1), jnp.float32))
+        self.variance = FeatureStat(jnp.ones((n_in, 1), jnp.float32))
+
+    def set(self, stats) -> None:
+        """Take the mean and variance of ``stats``, a ``jaxspec.Standardizer`` of shape ``(n_in, 1)``."""
+        shape = self.mean.get_value().shape
+        self.mean.set_value(jnp.asarray(stats.mean, jnp.float32).reshape(shape))
+        self.variance.set_value(jnp.asarray(stats.variance, jnp.float32).reshape(shape))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return (x - self.mean[...]) * jax.lax.rsqrt(self.variance[...] + self.EPS)
 
 
 class MaskDNN(nnx.Module):
@@ -30,6 +66,7 @@ class MaskDNN(nnx.Module):
       layers: number of hidden layers (>= 1).
       head: ``"sigmoid"`` (real masks in [0, 1]: IRM, PSM, IBM) or ``"cirm"`` (two channels, real and
         imaginary parts of the compressed cIRM, ``CIRM_K * tanh``).
+      norm: start with a :class:`FeatureNorm` (``feature_norm="fixed"``).
       rngs: ``nnx.Rngs`` for the initialisation.
 
     Call:
@@ -38,9 +75,10 @@ class MaskDNN(nnx.Module):
     """
 
     def __init__(self, n_in: int, n_freq: int, *, hidden: int = 512, layers: int = 3, head: str = "sigmoid",
-                 rngs: nnx.Rngs):
+                 norm: bool = False, rngs: nnx.Rngs):
         if head not in ("sigmoid", "cirm"):
             raise ValueError(f"MaskDNN: head must be 'sigmoid' or 'cirm', got {head!r}")
+        self.norm = FeatureNorm(n_in) if norm else None
         if layers < 1:
             raise ValueError(f"MaskDNN: layers must be >= 1, got {layers}")
         self.n_in, self.n_freq, self.head = n_in, n_freq, head
@@ -51,30 +89,90 @@ class MaskDNN(nnx.Module):
         self.out = nnx.Linear(hidden, n_out, rngs=rngs)
 
     def __call__(self, features: jax.Array) -> jax.Array:
+        if self.norm is not None:
+            features = self.norm(features)
         x = jnp.swapaxes(features, -1, -2)  # (..., frames, n_in)
         for lin, norm in zip(self.hidden, self.norms):
             x = jax.nn.relu(norm(lin(x)))
-        y = self.out(x)  # (..., frames, n_out)
-        if self.head == "sigmoid":
-            return jnp.swapaxes(jax.nn.sigmoid(y), -1, -2)
-        y = CIRM_K * jnp.tanh(y)
-        y = y.reshape(y.shape[:-1] + (2, self.n_freq))  # (..., frames, 2, freq)
-        return jnp.moveaxis(y, -3, -1)  # (..., 2, freq, frames)
+        return _head(self.out(x), self.head, self.n_freq)
+
+
+def _head(y: jax.Array, head: str, n_freq: int) -> jax.Array:
+    """Frame-major head outputs ``(..., frames, n_out)`` -> the mask layout ``(..., [2,] freq, frames)``."""
+    if head == "sigmoid":
+        return jnp.swapaxes(jax.nn.sigmoid(y), -1, -2)
+    y = CIRM_K * jnp.tanh(y)
+    y = y.reshape(y.shape[:-1] + (2, n_freq))  # (..., frames, 2, freq)
+    return jnp.moveaxis(y, -3, -1)  # (..., 2, freq, frames)
+
+
+class MaskGRU(nnx.Module):
+    """Causal recurrent mask estimator: a dense input layer (LayerNorm, ReLU), ``layers`` GRU layers
+    running forward over frames, and a mask head.
+
+    Output frame ``t`` depends on input frames ``0..t`` only, so audio appended after a point
+    cannot change the mask before it, and the model can run on a stream.
+
+    Args:
+      n_in: input features per frame (``(left + 1) * freq`` with causal splicing, ``freq`` without).
+      n_freq: mask bins per frame (``n_fft // 2 + 1``).
+      hidden: GRU units (and width of the input layer).
+      layers: number of GRU layers (>= 1).
+      head: ``"sigmoid"`` or ``"cirm"``, as for :class:`MaskDNN`.
+      norm: start with a :class:`FeatureNorm` (``feature_norm="fixed"``).
+      rngs: ``nnx.Rngs``.
+
+    Call:
+      ``model(features)`` with ``features`` ``(..., n_in, frames)`` returns the mask
+      ``(..., n_freq, frames)`` for the sigmoid head, ``(..., 2, n_freq, frames)`` for ``"cirm"``.
+    """
+
+    def __init__(self, n_in: int, n_freq: int, *, hidden: int = 256, layers: int = 2, head: str = "sigmoid",
+                 norm: bool = False, rngs: nnx.Rngs):
+        if head not in ("sigmoid", "cirm"):
+            raise ValueError(f"MaskGRU: head must be 'sigmoid' or 'cirm', got {head!r}")
+        if layers < 1:
+            raise ValueError(f"MaskGRU: layers must be >= 1, got {layers}")
+        self.n_in, self.n_freq, self.head, self.hidden = n_in, n_freq, head, hidden
+        self.norm = FeatureNorm(n_in) if norm else None
+        self.inp = nnx.Linear(n_in, hidden, rngs=rngs)
+        self.inp_norm = nnx.LayerNorm(hidden, rngs=rngs)
+        self.rnns = nnx.List([nnx.RNN(nnx.GRUCell(hidden, hidden, rngs=rngs), rngs=False) for _ in range(layers)])
+        self.out = nnx.Linear(hidden, n_freq * (2 if head == "cirm" else 1), rngs=rngs)
+
+    def __call__(self, features: jax.Array) -> jax.Array:
+        if self.norm is not None:
+            features = self.norm(features)
+        batch = features.shape[:-2]
+        x = jnp.swapaxes(features, -1, -2).reshape((-1,) + features.shape[-1:] + features.shape[-2:-1])
+        x = jax.nn.relu(self.inp_norm(self.inp(x)))  # (n, frames, hidden)
+        for rnn in self.rnns:
+            x = x + rnn(x, initial_carry=jnp.zeros((x.shape[0], self.hidden), x.dtype))  # residual GRU layers
+        y = self.out(x)
+        return _head(y.reshape(batch + y.shape[1:]), self.head, self.n_freq)
 
 
 def n_features(cfg) -> int:
-    """Input features per frame for a config: ``(2 * context + 1) * (n_fft // 2 + 1)``."""
-    return (2 * cfg.context + 1) * (cfg.n_fft // 2 + 1)
+    """Input features per frame for a config: ``(2 * context + 1) * (n_fft // 2 + 1)`` for the DNN,
+    ``(context + 1) * (n_fft // 2 + 1)`` for the causal GRU (past frames only)."""
+    frames = cfg.context + 1 if cfg.model == "gru" else 2 * cfg.context + 1
+    return frames * (cfg.n_fft // 2 + 1)
 
 
 def make_model(cfg, *, rngs: nnx.Rngs) -> nnx.Module:
     """The model ``cfg`` (a :class:`~jaxspec.enhance.config.TrainConfig`) names, freshly initialised:
-    ``"dnn"`` (:class:`MaskDNN`) or ``"unet"`` (:class:`MaskUNet`, ``unet_channels``)."""
+    ``"dnn"`` (:class:`MaskDNN`), ``"gru"`` (:class:`MaskGRU`, ``hidden`` units, ``layers``
+    layers) or ``"unet"`` (:class:`MaskUNet`, ``unet_channels``)."""
     head = "cirm" if cfg.target == "cirm" else "sigmoid"
+    norm = cfg.feature_norm == "fixed"
     if cfg.model == "dnn":
-        return MaskDNN(n_features(cfg), cfg.n_fft // 2 + 1, hidden=cfg.hidden, layers=cfg.layers, head=head, rngs=rngs)
+        return MaskDNN(n_features(cfg), cfg.n_fft // 2 + 1, hidden=cfg.hidden, layers=cfg.layers, head=head,
+                       norm=norm, rngs=rngs)
+    if cfg.model == "gru":
+        return MaskGRU(n_features(cfg), cfg.n_fft // 2 + 1, hidden=cfg.hidden, layers=cfg.layers, head=head,
+                       norm=norm, rngs=rngs)
     if cfg.model == "unet":
-        return MaskUNet(cfg.n_fft // 2 + 1, channels=cfg.unet_channels, head=head, rngs=rngs)
+        return MaskUNet(cfg.n_fft // 2 + 1, channels=cfg.unet_channels, head=head, norm=norm, rngs=rngs)
     raise ValueError(f"make_model: unknown model {cfg.model!r}")
 
 
@@ -92,6 +190,7 @@ class MaskUNet(nnx.Module):
       channels: channels per level, e.g. ``(16, 32, 64)``.
       in_channels: feature channels per bin (1: normalised log power).
       head: ``"sigmoid"`` (real masks in [0, 1]) or ``"cirm"`` (two channels, ``CIRM_K * tanh``).
+      norm: start with a :class:`FeatureNorm` over the frequency rows (one input channel only).
       rngs: ``nnx.Rngs``.
 
     Call:
@@ -101,13 +200,14 @@ class MaskUNet(nnx.Module):
     """
 
     def __init__(self, n_freq: int, *, channels: tuple = (16, 32, 64), in_channels: int = 1, head: str = "sigmoid",
-                 rngs: nnx.Rngs):
+                 norm: bool = False, rngs: nnx.Rngs):
         if head not in ("sigmoid", "cirm"):
             raise ValueError(f"MaskUNet: head must be 'sigmoid' or 'cirm', got {head!r}")
         channels = tuple(int(c) for c in channels)
         if len(channels) < 2 or min(channels) < 1:
             raise ValueError(f"MaskUNet: channels must list >= 2 positive widths, got {channels}")
         self.n_freq, self.head, self.in_channels = n_freq, head, in_channels
+        self.norm = FeatureNorm(n_freq) if norm and in_channels == 1 else None
         self.levels = len(channels) - 1
         conv = lambda a, b, **kw: nnx.Conv(a, b, kernel_size=(3, 3), padding="SAME", rngs=rngs, **kw)
         self.stem = conv(in_channels, channels[0])
@@ -119,6 +219,8 @@ class MaskUNet(nnx.Module):
         self.out = nnx.Conv(channels[0], 2 if head == "cirm" else 1, kernel_size=(1, 1), rngs=rngs)
 
     def __call__(self, features: jax.Array) -> jax.Array:
+        if self.norm is not None:
+            features = self.norm(features)
         x = features[..., None] if self.in_channels == 1 and features.shape[-1] != 1 else features
         batch = x.shape[:-3]
         F, T = x.shape[-3], x.shape[-2]

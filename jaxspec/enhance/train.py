@@ -60,20 +60,28 @@ class TrainingStopped(RuntimeError):
 # ----------------------------------------------------------------------------- the model's front end
 
 def features(Y: jax.Array, cfg: TrainConfig) -> jax.Array:
-    """Model input from a mixture STFT: log power, normalised per utterance, spliced.
+    """Model input from a mixture STFT: log power, normalised, spliced.
+
+    Normalisation ``cfg.feature_norm``: ``"utterance"`` (mean and variance of the whole
+    utterance), ``"frequency"`` (per frequency over the utterance), or ``"fixed"`` (none here: the
+    model's :class:`~jaxspec.enhance.models.FeatureNorm` applies statistics measured on training
+    data, so a frame's features depend on that frame alone, not on the file's length or silence).
+    Splicing: ``context`` frames on each side for the DNN, ``context`` past frames for the causal
+    GRU, none for the U-Net (which sees the whole plane).
 
     Args:
       Y: complex STFT ``(..., freq, frames)``.
-      cfg: the config (``context``).
+      cfg: the config.
 
     Returns:
-      ``(..., (2 * context + 1) * freq, frames)`` float32; ``(..., freq, frames)`` (no splicing)
-      for the U-Net, which sees the whole plane.
+      ``(..., n_features(cfg), frames)`` float32 (``(..., freq, frames)`` for the U-Net).
     """
-    logpow = jnp.log(js.power(Y) + LOG_EPS)
-    axis = (-2, -1) if cfg.feature_norm == "utterance" else -1
-    x = js.normalize(logpow, axis=axis)
-    return x if cfg.model == "unet" else js.splice(x, left=cfg.context, right=cfg.context)
+    x = jnp.log(js.power(Y) + LOG_EPS)
+    if cfg.feature_norm != "fixed":
+        x = js.normalize(x, axis=(-2, -1) if cfg.feature_norm == "utterance" else -1)
+    if cfg.model == "unet":
+        return x
+    return js.splice(x, left=cfg.context, right=0 if cfg.model == "gru" else cfg.context)
 
 
 def mask_to_estimate(Y: jax.Array, out: jax.Array, cfg: TrainConfig) -> jax.Array:
@@ -160,12 +168,16 @@ def make_mixtures(key: jax.Array, clean_raw: jax.Array, noise_raw: jax.Array, cf
     """
     k_c, k_n, k_m = jax.random.split(key, 3)
     clean = js.fit_length(k_c, clean_raw, cfg.segment)
+    if cfg.speaker_augment:
+        clean = augment_speaker(jax.random.fold_in(key, 3), clean, cfg)
     if rir is None and cfg.task != "denoise":
         rir = draw_rirs(jax.random.fold_in(key, 2), clean.shape[0], cfg)
     speech = clean
     if rir is not None:
         speech = js.reverb(clean, rir, align=True)
         clean = js.reverb(clean, js.early_rir(rir, sr=cfg.sr), align=True)
+    elif cfg.reverb_prob > 0:  # room augmentation: the target is the reverberant speech itself
+        speech = clean = augment_room(jax.random.fold_in(key, 4), clean, cfg)
     if cfg.augment:
         k_g, k_e = jax.random.split(jax.random.fold_in(key, 1))
         g = 10.0 ** (jax.random.uniform(k_g, clean.shape[:-1] + (1,), minval=-6.0, maxval=6.0) / 20.0)
@@ -179,10 +191,65 @@ def make_mixtures(key: jax.Array, clean_raw: jax.Array, noise_raw: jax.Array, cf
             noise = js.istft(N, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=cfg.segment)
         # the SNR is that of the (reverberant) speech the listener hears against the noise
         mixture, _, _ = js.random_mix(k_m, speech, noise, js.Uniform(cfg.snr_low, cfg.snr_high))
+    if cfg.level_range is not None:  # recording level: the mixture's RMS uniform in level_range dBFS
+        lo, hi = cfg.level_range
+        level = jax.random.uniform(jax.random.fold_in(key, 5), mixture.shape[:-1] + (1,), minval=lo, maxval=hi)
+        rms = jnp.sqrt(jnp.mean(mixture * mixture, axis=-1, keepdims=True))
+        g = jnp.where(rms > 0, 10.0 ** (level / 20.0) / jnp.maximum(rms, 1e-12), 1.0)
+        mixture, clean = mixture * g, clean * g
     mixture, gain = js.prevent_clipping(mixture)
     gain = jnp.reshape(gain, gain.shape + (1,) * (mixture.ndim - jnp.ndim(gain)))
     clean = clean * gain
     return clean, mixture - clean, mixture
+
+
+# speaker and channel augmentation (TrainConfig.speaker_augment): what synthetic voices lack
+SPEED_RANGE = (0.9, 1.1)  # speed perturbation (pitch and tempo together)
+PITCH_SEMITONES = 3.0  # pitch shift, either way, tempo kept
+SPEECH_EQ_DB = 8.0  # random smooth EQ / spectral tilt of the talker and microphone
+# Shares of each batch that get the costly resampling-based changes. Rows are drawn independently,
+# so changing a fixed share of them is the same as changing each with that probability, at a
+# fraction of the cost. The rows are picked within groups of consecutive rows (the same places in
+# every group), so a batch sharded over devices is augmented on each device's own rows.
+SPEED_SHARE = 0.25
+PITCH_SHARE = 0.125
+ROOM_RT60 = (0.15, 0.6)  # room augmentation
+ROOM_DRR_DB = (0.0, 12.0)
+
+
+def augment_speaker(key: jax.Array, clean: jax.Array, cfg: TrainConfig) -> jax.Array:
+    """Speaker and channel variety for clean speech ``(batch, samples)``, at its length: speed
+    perturbation (``SPEED_RANGE``, pitch and tempo together; ``SPEED_SHARE`` of the rows), a
+    pitch shift keeping the tempo (uniform within ``PITCH_SEMITONES``; ``PITCH_SHARE`` of the
+    rows, others than the speed-perturbed ones) and a random smooth EQ (``SPEECH_EQ_DB``; all
+    rows). With batches of fewer than 8 rows the shares are rounded up (at least one row each)."""
+    k_s, k_p, k_e = jax.random.split(key, 3)
+    B, L = clean.shape
+    G = next(g for g in (8, 4, 2, 1) if B % g == 0)  # rows per group
+    n_speed = max(1, int(round(SPEED_SHARE * G)))
+    n_pitch = min(G - n_speed, max(1, int(round(PITCH_SHARE * G))))
+    x = clean.reshape(B // G, G, L)
+    parts = []
+    ratio = jax.random.uniform(k_s, (B // G, n_speed), minval=SPEED_RANGE[0], maxval=SPEED_RANGE[1])
+    parts.append(js.resample_fixed(x[:, :n_speed], ratio, length=L, min_ratio=SPEED_RANGE[0]))
+    if n_pitch:
+        steps = jax.random.uniform(k_p, (B // G, n_pitch), minval=-PITCH_SEMITONES, maxval=PITCH_SEMITONES)
+        parts.append(js.pitch_shift(x[:, n_speed:n_speed + n_pitch], steps, n_fft=cfg.n_fft, hop_length=cfg.hop_length))
+    x = jnp.concatenate(parts + [x[:, n_speed + n_pitch:]], axis=1).reshape(B, L)
+    X = js.random_eq(k_e, js.stft(x, n_fft=cfg.n_fft, hop_length=cfg.hop_length), n_points=6, max_db=SPEECH_EQ_DB)
+    return js.istft(X, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=L)
+
+
+def augment_room(key: jax.Array, clean: jax.Array, cfg: TrainConfig) -> jax.Array:
+    """With probability ``cfg.reverb_prob`` per example, reverberate the speech with a synthetic RIR
+    (RT60 uniform in ``ROOM_RT60`` s, DRR in ``ROOM_DRR_DB`` dB), time-aligned to its direct path."""
+    k_r, k_t, k_d, k_u = jax.random.split(key, 4)
+    B = clean.shape[0]
+    rt60 = jax.random.uniform(k_t, (B,), minval=ROOM_RT60[0], maxval=ROOM_RT60[1])
+    drr = jax.random.uniform(k_d, (B,), minval=ROOM_DRR_DB[0], maxval=ROOM_DRR_DB[1])
+    rir = js.synthetic_rir(k_r, sr=cfg.sr, rt60=rt60, length=int(round(ROOM_RT60[1] * cfg.sr)), drr_db=drr)
+    wet = js.reverb(clean, rir, align=True)
+    return jnp.where(jax.random.bernoulli(k_u, cfg.reverb_prob, (B, 1)), wet, clean)
 
 
 def make_schedule(cfg: TrainConfig) -> optax.Schedule:
@@ -392,6 +459,37 @@ class _Progress:
             self.bar.stop()
 
 
+NORM_STEPS = 8  # batches of training mixtures measured for feature_norm="fixed"
+
+
+def measure_features(model, cfg: TrainConfig, mixtures) -> None:
+    """Fill the model's :class:`~jaxspec.enhance.models.FeatureNorm` (``feature_norm="fixed"``) with
+    the per-feature mean and variance of :func:`features` over ``mixtures``, an iterable of
+    waveform batches ``(batch, samples)`` (``jaxspec.Standardizer``); a no-op for other models."""
+    norm = getattr(model, "norm", None)
+    if norm is None:
+        return
+    update = jax.jit(lambda st, y: st.update(features(js.stft(y, n_fft=cfg.n_fft, hop_length=cfg.hop_length), cfg)))
+    stats = js.Standardizer.init(norm.mean.get_value().shape)
+    for y in mixtures:
+        stats = update(stats, jnp.asarray(y))
+    norm.set(stats)
+
+
+def training_mixtures(cfg: TrainConfig, speech, noise, rirs=None, *, steps: int = NORM_STEPS):
+    """Mixtures of ``steps`` whole batches made exactly as training makes them (same sources,
+    augmentation and mixing; keys of their own), for measuring feature statistics. Every process
+    reads every row, so all processes measure the same statistics."""
+    batches = ip.StepBatches(seed=cfg.seed, segment=cfg.segment, rows=range(cfg.batch_size), speech=speech,
+                             noise=noise, rirs=rirs)
+    mix = jax.jit(lambda k, c, n, r: make_mixtures(k, c, n, cfg, r)[2])
+    key = jax.random.fold_in(jax.random.key(cfg.seed), 1 << 21)
+    for i in range(steps):
+        b = batches(i)
+        rir = jnp.asarray(b["rir"]) if "rir" in b else None
+        yield mix(jax.random.fold_in(key, i), jnp.asarray(b["clean"]), jnp.asarray(b["noise"]), rir)
+
+
 def _build(cfg: TrainConfig):
     model = make_model(cfg, rngs=nnx.Rngs(cfg.seed))
     return model, make_optimizer(model, cfg)
@@ -447,6 +545,16 @@ def run(cfg: TrainConfig, workdir: str, *, resume: bool = True, until: int | Non
         if ckpt.steps(workdir) and pi == 0:
             ckpt.set_aside_after(workdir, -1, log=log, reason="previous")
         model, optimizer = _build(cfg)
+        if pairs is not None:
+            from .pairs import from_channels_last
+
+            measure_features(model, cfg, (js.istft(from_channels_last(jnp.asarray(b["input"])), n_fft=cfg.n_fft,
+                                                   hop_length=cfg.hop_length, length=cfg.segment)
+                                          for b in (PairBatches(pairs, seed=cfg.seed, batch_size=cfg.batch_size,
+                                                                rows=range(cfg.batch_size))(i)
+                                                    for i in range(NORM_STEPS))))
+        else:
+            measure_features(model, cfg, training_mixtures(cfg, speech, noise, rirs))
     replicate(model, mesh)
     replicate(optimizer, mesh)
     n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
