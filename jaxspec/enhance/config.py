@@ -85,7 +85,7 @@ class TrainConfig:
     segment_seconds: float = 1.0
     n_fft: int = 512
     hop_length: int = 256
-    context: int = 2
+    context: int = 0
     feature_norm: str = "fixed"
     model: str = "gru"
     hidden: int = 256
