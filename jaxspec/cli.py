@@ -168,7 +168,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"trained in {t_train:.0f} s ({res['steps_per_s']:.2f} steps/s); evaluating ...")
     if cfg.task != "denoise":
         return _demo_dereverb(res["model"], cfg, out, args, t0, t_train, res)
-    snrs = (0.0, 5.0)
+    snrs = tuple(args.snrs)
     ev = evaluate.evaluate(res["model"], cfg, snrs=snrs, n_clips=args.eval_clips, with_pesq=not args.no_pesq)
     ex = ev.pop("examples")
     lines = []
@@ -177,6 +177,8 @@ def _demo(args: argparse.Namespace) -> int:
     print("\n".join(lines))
     summary = {}
     for split in evaluate.SETS:
+        if "0" not in ev[split]:  # the summary is at 0 dB input
+            continue
         zero = ev[split]["0"]
         oracle_gain = zero["oracle_irm"]["si_sdr_i"]
         share = zero["enhanced"]["si_sdr_i"] / oracle_gain if oracle_gain > 0 else float("nan")
@@ -300,6 +302,18 @@ def _make_pairs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _snr_list(text: str) -> tuple[float, ...]:
+    import math
+
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in dB, got {text!r}") from None
+    if not all(math.isfinite(v) and -50.0 <= v <= 60.0 for v in vals):
+        raise argparse.ArgumentTypeError(f"SNRs must be finite and within [-50, 60] dB, got {text!r}")
+    return vals
+
+
 def _int_at_least(minimum: int):
     """An argparse type: an int ``>= minimum``."""
     what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
@@ -332,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--config", default=None, help="a TrainConfig JSON file (default: TrainConfig())")
     demo.add_argument("--eval-clips", type=_positive_int, default=None, help="evaluate on the first N held-out clips only")
     demo.add_argument("--no-pesq", action="store_true", help="skip PESQ (it runs on the host, clip by clip)")
+    demo.add_argument("--snrs", type=_snr_list, default=(0.0, 5.0), metavar="DB[,DB...]",
+                      help="input SNRs of the evaluation, comma-separated (default 0,5; the summary needs 0)")
     demo.set_defaults(func=_demo)
 
     src = "a directory (searched recursively for .wav/.flac/.ogg) or a text file listing paths"
