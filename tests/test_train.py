@@ -282,7 +282,8 @@ def test_run_stops_after_too_many_non_finite_steps_keeping_the_last_finite_check
 
 RESUME_CFG = dict(steps=2000, batch_size=2, sr=8000, segment_seconds=0.125, n_fft=128, hop_length=32, context=1,
                   hidden=16, layers=1, noise_clips=4, noise_seconds=0.5, noise_kinds=["white", "pink"],
-                  warmup_steps=10, log_every=100, checkpoint_every=500)
+                  warmup_steps=10, log_every=100, checkpoint_every=500, model="dnn", feature_norm="utterance",
+                  augment=False, speaker_augment=False, reverb_prob=0.0, level_range=None)
 
 
 def _cli(args, cache=None, **kw):
