@@ -1,8 +1,11 @@
 """Evaluation of the enhancement example, and enhancing audio files with a trained checkpoint.
 
-:func:`evaluate` scores noisy, spectral-gating baseline, model and oracle-IRM signals on the
-shipped corpus's held-out split (unseen sentences and voices, unseen generated noise);
-:func:`enhance_file` is what ``jaxspec enhance`` runs: any sample rate, mono or multichannel.
+:func:`evaluate` scores noisy, spectral-gating baseline, model and oracle-IRM signals on two
+held-out sets of the shipped corpus: in distribution (unseen sentences of training voices, new
+draws of the training noise families) and mismatched (voices, synthesis methods and noise families
+never used in training), enhancing every clip with :func:`enhance_array`, the code ``jaxspec
+enhance`` runs through :func:`enhance_file`: any sample rate, mono or multichannel.
+:func:`evaluate_dereverb` does the same for dereverberation, with RIRs of an unseen family.
 """
 
 from __future__ import annotations

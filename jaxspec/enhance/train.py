@@ -4,9 +4,11 @@ One ``nnx.jit`` step (:func:`make_train_step`) takes a batch of raw clean speech
 a batch of raw noise ``(batch, L_n)``, optionally one room impulse response per example, and a
 key, and does::
 
-    fit_length -> [reverb + early-reflection target] -> [augment: gain, EQ] -> random_mix
-    (SNR ~ Uniform(snr_low, snr_high) dB) -> prevent_clipping -> stft -> log power -> normalize
-    -> splice -> model -> mask -> loss -> AdamW update, skipped if anything is not finite
+    fit_length -> [speaker augmentation: speed, pitch, EQ] -> [reverb + early-reflection target,
+    or room augmentation] -> [augment: gain, noise EQ] -> random_mix (SNR ~ Uniform(snr_low,
+    snr_high) dB) -> [recording level] -> prevent_clipping -> stft -> log power -> normalize
+    (per utterance, or the model's fixed statistics) -> splice -> model -> mask -> loss -> AdamW
+    update, skipped if anything is not finite
 
 The host side (:mod:`jaxspec.enhance.input_pipeline`) only reads crops of audio files, in grain
 worker processes. :func:`run` is the loop: a ``Mesh`` over every device with one ``"batch"`` axis
@@ -154,9 +156,11 @@ def draw_rirs(key: jax.Array, batch: int, cfg: TrainConfig) -> jax.Array:
 
 def make_mixtures(key: jax.Array, clean_raw: jax.Array, noise_raw: jax.Array, cfg: TrainConfig,
                   rir: jax.Array | None = None):
-    """The on-device data pipeline: crops, reverberation (``task`` with ``"dereverb"``, or ``rir``
-    given), optional augmentation, mixing at a random SNR (``task`` with ``"denoise"``), clipping
-    guard.
+    """The on-device data pipeline: crops, speaker augmentation (``speaker_augment``:
+    :func:`augment_speaker`), reverberation (``task`` with ``"dereverb"``, or ``rir`` given) or
+    room augmentation (``reverb_prob``: :func:`augment_room`), gain and noise EQ (``augment``),
+    mixing at a random SNR (``task`` with ``"denoise"``), recording level (``level_range``),
+    clipping guard.
 
     With reverberation (``rir`` ``(batch, rir_length)``, or synthetic RIRs drawn here for a
     dereverberation task) the speech is ``reverb(clean, rir, align=True)`` and the returned target
