@@ -23,3 +23,14 @@ def x64():
     """Run a test body with float64 enabled (restored afterwards)."""
     with jax.enable_x64(True):
         yield
+
+
+# The slowest files first: `make test` runs `-n 2 --dist loadfile`, and a long file collected last
+# (alphabetically, test_train.py is near the end) would leave one worker running it alone.
+_SLOW_FIRST = ("test_train.py", "test_sharding.py", "test_cli.py", "test_noise_families.py", "test_readme.py",
+               "test_enhance_anyrate.py", "test_dereverb.py", "test_enhance_data.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(_SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order within a file kept
