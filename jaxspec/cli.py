@@ -305,12 +305,15 @@ def _make_pairs(args: argparse.Namespace) -> int:
 def _snr_list(text: str) -> tuple[float, ...]:
     import math
 
+    from .enhance.config import SNR_RANGE
+
     try:
         vals = tuple(float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers in dB, got {text!r}") from None
-    if not all(math.isfinite(v) and -50.0 <= v <= 60.0 for v in vals):
-        raise argparse.ArgumentTypeError(f"SNRs must be finite and within [-50, 60] dB, got {text!r}")
+    lo, hi = SNR_RANGE
+    if not all(math.isfinite(v) and lo <= v <= hi for v in vals):
+        raise argparse.ArgumentTypeError(f"SNRs must be finite and within [{lo:g}, {hi:g}] dB, got {text!r}")
     return vals
 
 

@@ -47,7 +47,8 @@ def material():
 def model():
     m = make_model(GRU, rngs=nnx.Rngs(0))
     keys = jax.random.split(jax.random.key(1), 3)
-    train.measure_features(m, GRU, (jax.random.normal(k, (2, 8000)) * 0.1 for k in keys))
+    train.measure_features(m, GRU, (js.stft(jax.random.normal(k, (2, 8000)) * 0.1, n_fft=GRU.n_fft,
+                                            hop_length=GRU.hop_length) for k in keys))
     return m
 
 

@@ -381,31 +381,23 @@ SHARDED = textwrap.dedent("""
     import re
     from jax.sharding import NamedSharding
     mesh = train.make_mesh()
-    model = train.make_model(cfg, rngs=nnx.Rngs(0))
-    graphdef, state = nnx.split(model)
-    state = jax.device_put(state, NamedSharding(mesh, P()))
-    def loss_and_grad(state, c, n, key):
-        m = nnx.merge(graphdef, state)
-        target, interference, mixture = train.make_mixtures(key, c, n, cfg)
-        return nnx.value_and_grad(train.loss_from_waves)(m, target, interference, mixture, cfg)
-    text = jax.jit(loss_and_grad).lower(state, train.shard_batch(clean, mesh), train.shard_batch(noise, mesh),
-                                        jax.random.key(0)).compile().as_text()
+    def step_hlo(cfg, clean, noise):  # compiled loss and gradient of one step on the sharded batch
+        graphdef, state = nnx.split(train.make_model(cfg, rngs=nnx.Rngs(0)))
+        state = jax.device_put(state, NamedSharding(mesh, P()))
+        def loss_and_grad(state, c, n, key):
+            m = nnx.merge(graphdef, state)
+            target, interference, mixture = train.make_mixtures(key, c, n, cfg)
+            return nnx.value_and_grad(train.loss_from_waves)(m, target, interference, mixture, cfg)
+        c, n = train.shard_batch(clean, mesh), train.shard_batch(noise, mesh)
+        return jax.jit(loss_and_grad).lower(state, c, n, jax.random.key(0)).compile().as_text()
+    text = step_hlo(cfg, clean, noise)
     assert "all-gather" not in text and "all-to-all" not in text, "the step gathers the batch"
     lead = [int(m.group(1).split(",")[0]) for m in re.finditer(r"= [a-z0-9]+\[([0-9,]*)\]\{[^}]*\} fft\(", text)]
     assert lead and set(lead) == {2}, lead
     # the default step (causal GRU, speaker and room augmentation, level) with 8 rows per device:
     # the augmentation picks its rows within each device's share, so nothing is gathered either
     gcfg = TrainConfig(batch_size=32, segment_seconds=0.25, hidden=32, steps=4)
-    model = train.make_model(gcfg, rngs=nnx.Rngs(0))
-    graphdef, state = nnx.split(model)
-    state = jax.device_put(state, NamedSharding(mesh, P()))
-    def gru_loss_and_grad(state, c, n, key):
-        m = nnx.merge(graphdef, state)
-        target, interference, mixture = train.make_mixtures(key, c, n, gcfg)
-        return nnx.value_and_grad(train.loss_from_waves)(m, target, interference, mixture, gcfg)
-    c32 = train.shard_batch(np.tile(clean, (4, 1)), mesh)
-    n32 = train.shard_batch(np.tile(noise, (4, 1)), mesh)
-    text = jax.jit(gru_loss_and_grad).lower(state, c32, n32, jax.random.key(0)).compile().as_text()
+    text = step_hlo(gcfg, np.tile(clean, (4, 1)), np.tile(noise, (4, 1)))
     assert "all-gather" not in text and "all-to-all" not in text, "the default step gathers the batch"
     print("SHARDED_OK", l1, l4, len(lead), "ffts")
 """)

@@ -38,9 +38,22 @@ def set_kinds(split: str, cfg: TrainConfig) -> tuple[str, ...]:
     return tuple(k for k in _noise.HELDOUT_KINDS if k not in cfg.noise_kinds) + ("babble",)
 
 
-def heldout_mixtures(cfg: TrainConfig, snr_db: float, *, split: str = "heldout", seed: int = 2024,
-                     n_clips: int | None = None):
-    """Clips of a held-out split of the shipped corpus mixed with generated noise at ``snr_db``.
+def _load_split(cfg: TrainConfig, split: str, n_clips: int | None):
+    """``(files, clips, lengths)``: every file of a split of the shipped corpus, and its first
+    ``n_clips`` clips at ``cfg.sr``, zero-padded to one length (a multiple of the hop) in
+    ``(n_clips, L)`` float32."""
+    files, _ = ip.scan(ip.shipped_speech(split), what=f"shipped {split} speech")
+    loaded = [np.asarray(js.load(f.path, sr=cfg.sr)[0], np.float32) for f in files[:n_clips]]
+    lengths = np.asarray([len(c) for c in loaded])
+    L = int(-(-lengths.max() // cfg.hop_length) * cfg.hop_length)
+    clips = np.zeros((len(loaded), L), np.float32)
+    for i, c in enumerate(loaded):
+        clips[i, : len(c)] = c
+    return files, clips, lengths
+
+
+def heldout_set(cfg: TrainConfig, *, split: str = "heldout", seed: int = 2024, n_clips: int | None = None):
+    """Clips of a held-out split of the shipped corpus and generated noise for each.
 
     ``split="heldout"``: unseen sentences of the training voices and engines, with noise of the
     training families (new draws); ``"mismatched"``: unseen sentences of voices and engines never
@@ -48,29 +61,35 @@ def heldout_mixtures(cfg: TrainConfig, snr_db: float, *, split: str = "heldout",
     made from the split's own speech, so no training audio leaks into a test. Families cycle over
     the clips. Everything is padded to one length (a multiple of the hop).
 
-    Returns ``(clean, noise, mixture, lengths, families)``: three ``(n_clips, L)`` float32 arrays
-    (zero past each clip's length), the lengths, and each clip's noise family.
+    Returns ``(clean, noise, lengths, families)``: two ``(n_clips, L)`` float32 arrays (zero past
+    each clip's length), the lengths, and each clip's noise family.
     """
     if split not in SETS:
-        raise ValueError(f"heldout_mixtures: split must be one of {SETS}, got {split!r}")
-    files, _ = ip.scan(ip.shipped_speech(split), what=f"shipped {split} speech")
-    clips = [np.asarray(js.load(f.path, sr=cfg.sr)[0], np.float32) for f in files][:n_clips]
-    lengths = np.asarray([len(c) for c in clips])
-    L = int(-(-lengths.max() // cfg.hop_length) * cfg.hop_length)
+        raise ValueError(f"heldout_set: split must be one of {SETS}, got {split!r}")
+    files, clean, lengths = _load_split(cfg, split, n_clips)
     kinds = set_kinds(split, cfg)
     speech = ip.Corpus(files, sr=cfg.sr, what=f"shipped {split} speech")
     stream = jnp.asarray(_speech_stream(speech, cfg.sr))
     bank = np.asarray(jax.jit(_noise.noise_bank, static_argnames=("n", "samples", "sr", "kinds"))(
-        jax.random.key(seed), stream, n=len(clips), samples=L, sr=cfg.sr, kinds=kinds))
-    clean = np.zeros((len(clips), L), np.float32)
-    for i, c in enumerate(clips):
-        clean[i, : len(c)] = c
-    valid = (np.arange(L)[None, :] < lengths[:, None]).astype(np.float32)
-    noise = bank * valid
-    # mix over each clip's own samples only (the padding is zero in both)
-    mixture, noise = js.mix(jnp.asarray(clean), jnp.asarray(noise), jnp.full((len(clips),), snr_db, jnp.float32))
-    families = [kinds[i % len(kinds)] for i in range(len(clips))]
-    return clean, np.asarray(noise), np.asarray(mixture), lengths, families
+        jax.random.key(seed), stream, n=len(clean), samples=clean.shape[-1], sr=cfg.sr, kinds=kinds))
+    valid = (np.arange(clean.shape[-1])[None, :] < lengths[:, None]).astype(np.float32)
+    families = [kinds[i % len(kinds)] for i in range(len(clean))]
+    return clean, bank * valid, lengths, families
+
+
+def _mix(clean: np.ndarray, noise: np.ndarray, snr_db: float):
+    """``(noise, mixture)`` at ``snr_db`` per clip, over each clip's own samples (the padding is
+    zero in both)."""
+    mixture, noise = js.mix(jnp.asarray(clean), jnp.asarray(noise), jnp.full((len(clean),), snr_db, jnp.float32))
+    return np.asarray(noise), np.asarray(mixture)
+
+
+def heldout_mixtures(cfg: TrainConfig, snr_db: float, *, split: str = "heldout", seed: int = 2024,
+                     n_clips: int | None = None):
+    """:func:`heldout_set` mixed at ``snr_db``: ``(clean, noise, mixture, lengths, families)``."""
+    clean, noise, lengths, families = heldout_set(cfg, split=split, seed=seed, n_clips=n_clips)
+    noise, mixture = _mix(clean, noise, snr_db)
+    return clean, noise, mixture, lengths, families
 
 
 @functools.lru_cache(maxsize=8)
@@ -113,7 +132,7 @@ def evaluate(model, cfg: TrainConfig, *, sets=SETS, snrs=(0.0, 5.0), n_clips: in
     """Score noisy, spectral-gating baseline, enhanced and oracle-IRM signals on held-out sets.
 
     The enhanced signal of every clip is made by :func:`enhance_array`, the code ``jaxspec
-    enhance`` runs, one clip at a time at its own length. Sets (:func:`heldout_mixtures`):
+    enhance`` runs, one clip at a time at its own length. Sets (:func:`heldout_set`):
     ``"heldout"`` (in distribution: unseen sentences, training voices and noise families) and
     ``"mismatched"`` (voices, engines and noise families never used in training).
 
@@ -131,9 +150,9 @@ def evaluate(model, cfg: TrainConfig, *, sets=SETS, snrs=(0.0, 5.0), n_clips: in
     examples = None
     for split in sets:
         results[split] = {}
+        clean, unscaled, lengths, families = heldout_set(cfg, split=split, seed=seed, n_clips=n_clips)
         for snr in snrs:
-            clean, noise, mixture, lengths, families = heldout_mixtures(cfg, snr, split=split, seed=seed,
-                                                                        n_clips=n_clips)
+            noise, mixture = _mix(clean, unscaled, snr)
             enhanced = np.zeros_like(mixture)
             for i, n in enumerate(lengths):
                 enhanced[i, :n] = enhance_array(model, mixture[None, i, :n], cfg.sr, cfg)[0]
@@ -322,22 +341,17 @@ def evaluate_dereverb(model, cfg: TrainConfig, *, n_clips: int | None = None, gr
 
     Returns ``{"<method>": {"si_sdr", "si_sdr_i", "stoi"}, "rt60": [...], "examples": {...}}``.
     """
-    files, _ = ip.scan(ip.shipped_speech("heldout"), what="shipped held-out speech")
-    clips = [np.asarray(js.load(f.path, sr=cfg.sr)[0], np.float32) for f in files][:n_clips]
-    lengths = np.asarray([len(c) for c in clips])
-    L = int(-(-lengths.max() // cfg.hop_length) * cfg.hop_length)
-    dry = np.zeros((len(clips), L), np.float32)
-    for i, c in enumerate(clips):
-        dry[i, : len(c)] = c
-    rirs = heldout_rirs(len(clips), sr=cfg.sr, seed=seed)
+    files, dry, lengths = _load_split(cfg, "heldout", n_clips)
+    L = dry.shape[-1]
+    rirs = heldout_rirs(len(dry), sr=cfg.sr, seed=seed)
     dry, rirs_j = jnp.asarray(dry), jnp.asarray(rirs)
     valid = jnp.asarray((np.arange(L)[None, :] < lengths[:, None]).astype(np.float32))
     reverberant = js.reverb(dry, rirs_j, align=True) * valid
     target = js.reverb(dry, js.early_rir(rirs_j, sr=cfg.sr), align=True) * valid
     if cfg.task == "denoise+dereverb":
         heldout = ip.Corpus(files, sr=cfg.sr, what="shipped held-out speech")
-        noise = jnp.asarray(noise_bank(cfg, heldout, key=jax.random.key(seed), n=len(clips), seconds=L / cfg.sr)) * valid
-        reverberant, _ = js.mix(reverberant, noise, jnp.full((len(clips),), 5.0))
+        noise = jnp.asarray(noise_bank(cfg, heldout, key=jax.random.key(seed), n=len(dry), seconds=L / cfg.sr)) * valid
+        reverberant, _ = js.mix(reverberant, noise, jnp.full((len(dry),), 5.0))
     stft = lambda x: js.stft(x, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
     istft = lambda S: js.istft(S, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=L)
     Y, S = stft(reverberant), stft(target)
@@ -356,6 +370,6 @@ def evaluate_dereverb(model, cfg: TrainConfig, *, n_clips: int | None = None, gr
         sdr = np.asarray(js.si_sdr(target, x))
         res[name] = {"si_sdr": float(sdr.mean()), "si_sdr_i": float((sdr - base).mean()),
                      "stoi": float(np.mean(np.asarray(js.stoi(target, x, sr=cfg.sr))))}
-    res["rt60"] = [float(v) for v in np.linspace(0.3, 0.9, len(clips))]
+    res["rt60"] = [float(v) for v in np.linspace(0.3, 0.9, len(dry))]
     res["examples"] = {"lengths": lengths, "target": np.asarray(target), **{k: np.asarray(v) for k, v in outs.items()}}
     return res

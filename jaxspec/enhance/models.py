@@ -25,6 +25,13 @@ CIRM_K = 10.0
 CIRM_C = 0.1
 
 
+def _check_head(*, name: str, head: str, layers: int = 1) -> None:
+    if head not in ("sigmoid", "cirm"):
+        raise ValueError(f"{name}: head must be 'sigmoid' or 'cirm', got {head!r}")
+    if layers < 1:
+        raise ValueError(f"{name}: layers must be >= 1, got {layers}")
+
+
 class FeatureStat(nnx.Variable):
     """Statistics measured on the training data (not trained, saved with the model)."""
 
@@ -76,11 +83,8 @@ class MaskDNN(nnx.Module):
 
     def __init__(self, n_in: int, n_freq: int, *, hidden: int = 512, layers: int = 3, head: str = "sigmoid",
                  norm: bool = False, rngs: nnx.Rngs):
-        if head not in ("sigmoid", "cirm"):
-            raise ValueError(f"MaskDNN: head must be 'sigmoid' or 'cirm', got {head!r}")
+        _check_head(name="MaskDNN", head=head, layers=layers)
         self.norm = FeatureNorm(n_in) if norm else None
-        if layers < 1:
-            raise ValueError(f"MaskDNN: layers must be >= 1, got {layers}")
         self.n_in, self.n_freq, self.head = n_in, n_freq, head
         dims = [n_in] + [hidden] * layers
         self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(dims[:-1], dims[1:])])
@@ -129,10 +133,7 @@ class MaskGRU(nnx.Module):
 
     def __init__(self, n_in: int, n_freq: int, *, hidden: int = 256, layers: int = 2, head: str = "sigmoid",
                  norm: bool = False, rngs: nnx.Rngs):
-        if head not in ("sigmoid", "cirm"):
-            raise ValueError(f"MaskGRU: head must be 'sigmoid' or 'cirm', got {head!r}")
-        if layers < 1:
-            raise ValueError(f"MaskGRU: layers must be >= 1, got {layers}")
+        _check_head(name="MaskGRU", head=head, layers=layers)
         self.n_in, self.n_freq, self.head, self.hidden = n_in, n_freq, head, hidden
         self.norm = FeatureNorm(n_in) if norm else None
         self.inp = nnx.Linear(n_in, hidden, rngs=rngs)
@@ -201,8 +202,7 @@ class MaskUNet(nnx.Module):
 
     def __init__(self, n_freq: int, *, channels: tuple = (16, 32, 64), in_channels: int = 1, head: str = "sigmoid",
                  norm: bool = False, rngs: nnx.Rngs):
-        if head not in ("sigmoid", "cirm"):
-            raise ValueError(f"MaskUNet: head must be 'sigmoid' or 'cirm', got {head!r}")
+        _check_head(name="MaskUNet", head=head)
         channels = tuple(int(c) for c in channels)
         if len(channels) < 2 or min(channels) < 1:
             raise ValueError(f"MaskUNet: channels must list >= 2 positive widths, got {channels}")

@@ -55,6 +55,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _checks, _fft, _numerics
+from ..spectral import power
+from ..stft import stft
 
 #: Default training kinds of :func:`noise_bank` (the first six are the original kinds).
 TRAIN_KINDS = ("white", "pink", "brown", "hum", "clatter", "babble",
@@ -469,10 +471,7 @@ def _ltas(speech: jax.Array, n_fft: int) -> jax.Array:
     length = speech.shape[0]
     frames = 1 if length <= n_fft else -(-(length - n_fft) // hop) + 1
     padded = jnp.pad(speech, (0, (frames - 1) * hop + n_fft - length))  # zeros: no extra power
-    idx = np.arange(frames)[:, None] * hop + np.arange(n_fft)[None, :]
-    win = jnp.asarray(np.hanning(n_fft + 1)[:n_fft] if n_fft > 1 else np.ones(1), speech.dtype)
-    X = _fft.rfft(padded[idx] * win, axis=-1)
-    return jnp.mean(X.real * X.real + X.imag * X.imag, axis=0)
+    return jnp.mean(power(stft(padded, n_fft=n_fft, hop_length=hop, center=False)), axis=-1)
 
 
 def speech_shaped(key: jax.Array, speech: jax.Array, shape, *, n_fft: int = 512) -> jax.Array:

@@ -468,27 +468,28 @@ class _Progress:
 NORM_STEPS = 8  # batches of training mixtures measured for feature_norm="fixed"
 
 
-def measure_features(model, cfg: TrainConfig, mixtures) -> None:
+def measure_features(model, cfg: TrainConfig, stfts) -> None:
     """Fill the model's :class:`~jaxspec.enhance.models.FeatureNorm` (``feature_norm="fixed"``) with
-    the per-feature mean and variance of :func:`features` over ``mixtures``, an iterable of
-    waveform batches ``(batch, samples)`` (``jaxspec.Standardizer``); a no-op for other models."""
+    the per-feature mean and variance of :func:`features` over ``stfts``, an iterable of mixture
+    STFT batches ``(batch, freq, frames)`` (``jaxspec.Standardizer``); a no-op for other models."""
     norm = getattr(model, "norm", None)
     if norm is None:
         return
-    update = jax.jit(lambda st, y: st.update(features(js.stft(y, n_fft=cfg.n_fft, hop_length=cfg.hop_length), cfg)))
+    update = jax.jit(lambda st, Y: st.update(features(Y, cfg)))
     stats = js.Standardizer.init(norm.mean.get_value().shape)
-    for y in mixtures:
-        stats = update(stats, jnp.asarray(y))
+    for Y in stfts:
+        stats = update(stats, jnp.asarray(Y))
     norm.set(stats)
 
 
 def training_mixtures(cfg: TrainConfig, speech, noise, rirs=None, *, steps: int = NORM_STEPS):
-    """Mixtures of ``steps`` whole batches made exactly as training makes them (same sources,
-    augmentation and mixing; keys of their own), for measuring feature statistics. Every process
-    reads every row, so all processes measure the same statistics."""
+    """STFTs of the mixtures of ``steps`` whole batches made exactly as training makes them (same
+    sources, augmentation and mixing; keys of their own), for measuring feature statistics. Every
+    process reads every row, so all processes measure the same statistics."""
     batches = ip.StepBatches(seed=cfg.seed, segment=cfg.segment, rows=range(cfg.batch_size), speech=speech,
                              noise=noise, rirs=rirs)
-    mix = jax.jit(lambda k, c, n, r: make_mixtures(k, c, n, cfg, r)[2])
+    mix = jax.jit(lambda k, c, n, r: js.stft(make_mixtures(k, c, n, cfg, r)[2], n_fft=cfg.n_fft,
+                                             hop_length=cfg.hop_length))
     key = jax.random.fold_in(jax.random.key(cfg.seed), 1 << 21)
     for i in range(steps):
         b = batches(i)
@@ -554,11 +555,8 @@ def run(cfg: TrainConfig, workdir: str, *, resume: bool = True, until: int | Non
         if pairs is not None:
             from .pairs import from_channels_last
 
-            measure_features(model, cfg, (js.istft(from_channels_last(jnp.asarray(b["input"])), n_fft=cfg.n_fft,
-                                                   hop_length=cfg.hop_length, length=cfg.segment)
-                                          for b in (PairBatches(pairs, seed=cfg.seed, batch_size=cfg.batch_size,
-                                                                rows=range(cfg.batch_size))(i)
-                                                    for i in range(NORM_STEPS))))
+            first = PairBatches(pairs, seed=cfg.seed, batch_size=cfg.batch_size, rows=range(cfg.batch_size))
+            measure_features(model, cfg, (from_channels_last(jnp.asarray(first(i)["input"])) for i in range(NORM_STEPS)))
         else:
             measure_features(model, cfg, training_mixtures(cfg, speech, noise, rirs))
     replicate(model, mesh)
