@@ -4,6 +4,7 @@ the classical baseline (the training loop itself is in test_train.py)."""
 from __future__ import annotations
 
 import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +13,9 @@ import pytest
 from flax import nnx
 
 import jaxspec as js
+from jaxspec import enhance
 from jaxspec.enhance import noise
+from jaxspec.enhance.train import features
 from jaxspec.enhance.config import TrainConfig
 from jaxspec.enhance.models import MaskDNN, make_model, n_features
 from jaxspec.enhance.baseline import spectral_gate
@@ -42,6 +45,22 @@ def test_model_rejects_bad_arguments():
         MaskDNN(4, 3, head="softmax", rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="layers must be"):
         MaskDNN(4, 3, layers=0, rngs=nnx.Rngs(0))
+
+
+SHIPPED_CONFIGS = os.path.join(os.path.dirname(enhance.__file__), "configs")
+
+
+@pytest.mark.parametrize("name", sorted(f for f in os.listdir(SHIPPED_CONFIGS) if f.endswith(".json")))
+def test_shipped_configs_load_and_build(name):
+    """Every config the README points to parses, and its model maps a mixture's features to a mask
+    of the STFT's shape."""
+    cfg = TrainConfig.from_json(os.path.join(SHIPPED_CONFIGS, name))
+    model = make_model(cfg, rngs=nnx.Rngs(0))
+    x = jax.random.normal(jax.random.key(0), (2, cfg.sr // 4)) * 0.1
+    Y = js.stft(x, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
+    out = model(features(Y, cfg))
+    assert out.shape == (2,) + ((2,) if cfg.target == "cirm" else ()) + Y.shape[-2:]
+    assert bool(jnp.all(jnp.isfinite(out)))
 
 
 def test_config_json_round_trip_and_validation(tmp_path):
