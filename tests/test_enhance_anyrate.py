@@ -8,7 +8,6 @@ were measured on mixtures (as training does before its first step); quality is m
 ``jaxspec demo``.
 """
 
-import json
 import os
 
 import jax
@@ -19,7 +18,6 @@ import soundfile as sf
 from flax import nnx
 
 import jaxspec as js
-from jaxspec import cli
 from jaxspec.enhance import evaluate as ev
 from jaxspec.enhance import input_pipeline as ip
 from jaxspec.enhance import train

@@ -78,17 +78,17 @@ def heldout_set(cfg: TrainConfig, *, split: str = "heldout", seed: int = 2024, n
 
 
 def _mix(clean: np.ndarray, noise: np.ndarray, snr_db: float):
-    """``(noise, mixture)`` at ``snr_db`` per clip, over each clip's own samples (the padding is
-    zero in both)."""
+    """``(mixture, scaled noise)`` at ``snr_db`` per clip, as ``jaxspec.mix`` returns them, over
+    each clip's own samples (the padding is zero in both)."""
     mixture, noise = js.mix(jnp.asarray(clean), jnp.asarray(noise), jnp.full((len(clean),), snr_db, jnp.float32))
-    return np.asarray(noise), np.asarray(mixture)
+    return np.asarray(mixture), np.asarray(noise)
 
 
 def heldout_mixtures(cfg: TrainConfig, snr_db: float, *, split: str = "heldout", seed: int = 2024,
                      n_clips: int | None = None):
     """:func:`heldout_set` mixed at ``snr_db``: ``(clean, noise, mixture, lengths, families)``."""
     clean, noise, lengths, families = heldout_set(cfg, split=split, seed=seed, n_clips=n_clips)
-    noise, mixture = _mix(clean, noise, snr_db)
+    mixture, noise = _mix(clean, noise, snr_db)
     return clean, noise, mixture, lengths, families
 
 
@@ -152,7 +152,7 @@ def evaluate(model, cfg: TrainConfig, *, sets=SETS, snrs=(0.0, 5.0), n_clips: in
         results[split] = {}
         clean, unscaled, lengths, families = heldout_set(cfg, split=split, seed=seed, n_clips=n_clips)
         for snr in snrs:
-            noise, mixture = _mix(clean, unscaled, snr)
+            mixture, noise = _mix(clean, unscaled, snr)
             enhanced = np.zeros_like(mixture)
             for i, n in enumerate(lengths):
                 enhanced[i, :n] = enhance_array(model, mixture[None, i, :n], cfg.sr, cfg)[0]
