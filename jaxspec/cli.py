@@ -230,10 +230,10 @@ def _demo_dereverb(model, cfg, out, args, t0, t_train, res) -> int:
     ex = ev.pop("examples")
     print(f"held-out speech, unseen RIR family (RT60 {ev['rt60'][0]:.1f}-{ev['rt60'][-1]:.1f} s), against the "
           "early-reflection target:")
-    print(f"  {'method':<18} {'SI-SDR':>7} {'SI-SDRi':>8} {'STOI':>6}")
+    print(f"  {'method':<24} {'SI-SDR':>7} {'SI-SDRi':>8} {'STOI':>6}")
     for name in evaluate.DEREVERB_METHODS:
         d = ev[name]
-        print(f"  {name:<18} {d['si_sdr']:7.2f} {d['si_sdr_i']:8.2f} {d['stoi']:6.3f}")
+        print(f"  {name:<24} {d['si_sdr']:7.2f} {d['si_sdr_i']:8.2f} {d['stoi']:6.3f}")
     wav_dir = os.path.join(out, "wavs")
     os.makedirs(wav_dir, exist_ok=True)
     for i in range(min(3, len(ex["lengths"]))):
