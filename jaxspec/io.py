@@ -32,6 +32,7 @@ import numpy as np
 import soundfile as sf
 
 from . import _checks
+from .stft import norm_scale
 
 __all__ = ["load", "save", "save_spectrogram", "load_spectrogram", "SpectrogramFile"]
 
@@ -414,7 +415,8 @@ def _check_stft_params(fn: str, freq: int, *, sr, length, n_fft, hop_length, win
     hop_length = _checks.static_int(fn, "hop_length", hop_length, minimum=1, allow_none=True)
     hop_length = max(1, win_length // 4) if hop_length is None else hop_length
     center = _checks.static_bool(fn, "center", center)
-    normalized = _checks.static_bool(fn, "normalized", normalized)
+    norm_scale(fn, normalized, n_fft)  # checks the value
+    normalized = bool(normalized) if isinstance(normalized, (bool, np.bool_)) else normalized
     sr = _rate(fn, "sr", sr, allow_none=True)
     length = _checks.static_int(fn, "length", length, minimum=0, allow_none=True)
     if isinstance(window, list):
@@ -429,7 +431,7 @@ def _check_stft_params(fn: str, freq: int, *, sr, length, n_fft, hop_length, win
 
 def save_spectrogram(path, S, *, sr: Optional[float] = None, n_fft: Optional[int] = None,
                      hop_length: Optional[int] = None, win_length: Optional[int] = None, window="hann",
-                     center: bool = True, normalized: bool = False, length: Optional[int] = None, **meta) -> None:
+                     center: bool = True, normalized: bool | str = False, length: Optional[int] = None, **meta) -> None:
     """Save a complex STFT with the parameters that invert it, as an ``.npz`` (no pickle), atomically.
 
     The STFT parameters are resolved (defaults as in :func:`jaxspec.stft`: ``n_fft = 2 * (freq -
@@ -448,7 +450,7 @@ def save_spectrogram(path, S, *, sr: Optional[float] = None, n_fft: Optional[int
       window: name, ``(name, param)`` tuple, or array of length ``win_length`` (stored as an
         array); checked as :func:`jaxspec.get_window` does. Callables cannot be saved.
       center: whether the STFT was centred (``True``/``False``).
-      normalized: whether the STFT was computed with ``normalized=True`` (``True``/``False``).
+      normalized: the STFT's ``normalized`` (``True``/``False``/``"ortho"``/``"forward"``/``"backward"``).
       length: original signal length in samples (int >= 0, or None), so the inverse has the
         right length.
       **meta: extra metadata: numbers, strings, bools, None, lists of those, or arrays.

@@ -49,7 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks, _numerics
-from .stft import _overlap_add, _resolve, istft
+from .stft import _overlap_add, _resolve, istft, norm_scale
 from .windows import frame_window, nola_min, window_sumsquare
 
 __all__ = [
@@ -766,7 +766,7 @@ def _stft_peak(fn: str, Y: jax.Array, params: dict) -> jax.Array:
     if n_fft // 2 + 1 != F:
         raise ValueError(f"{fn}: stft n_fft={n_fft} expects {n_fft // 2 + 1} frequency rows, got {F} (shape {Y.shape})")
     center = _checks.static_bool(fn, "stft center", params.get("center", True))
-    normalized = _checks.static_bool(fn, "stft normalized", params.get("normalized", False))
+    inv_scale = 1.0 / norm_scale(fn, params.get("normalized", False), n_fft)
     length = _checks.static_int(fn, "stft length", params.get("length"), minimum=0, allow_none=True)
     window = params.get("window", "hann")
     w = frame_window(window, n_fft=n_fft, win_length=win_length, fn=fn)
@@ -789,7 +789,7 @@ def _stft_peak(fn: str, Y: jax.Array, params: dict) -> jax.Array:
     else:
         absZ = jnp.concatenate([jnp.abs(Z[..., :1, :].real), absZ[..., 1:, :]], axis=-2)
     B = jnp.sum(absZ * jnp.asarray(c[:, None] / n_fft, rdt), axis=-2)            # (..., frames)
-    scale = np.abs(w) * (np.sqrt(n_fft) if normalized else 1.0)
+    scale = np.abs(w) * inv_scale
     y = _overlap_add(B[..., :, None] * jnp.asarray(scale, rdt), hop)
     env = window_sumsquare(w, T, hop)
     start = n_fft // 2 if center else 0

@@ -22,6 +22,29 @@ from . import _checks, _fft
 from .windows import WindowSpec, frame_lengths, frame_window, nola_min, window_sumsquare
 
 PAD_MODES = ("constant", "reflect")
+NORMALIZATIONS = (False, True, "backward", "ortho", "forward")
+
+
+def norm_scale(fn: str, normalized, n_fft: int) -> float:
+    """The factor :func:`stft` multiplies by for ``normalized`` (``istft`` divides by it).
+
+    ``False``/``"backward"``: 1 (librosa, numpy's default); ``True``/``"ortho"``: ``1/sqrt(n_fft)``
+    (torch's ``normalized=True``); ``"forward"``: ``1/n_fft`` (numpy's ``norm="forward"``).
+    """
+    allowed = "True, False, 'backward', 'ortho' or 'forward'"
+    if _checks.is_traced(normalized):
+        raise TypeError(f"{fn}: normalized must be a static value ({allowed}), got a traced value")
+    if isinstance(normalized, np.bool_):
+        normalized = bool(normalized)
+    if not isinstance(normalized, (bool, str)):
+        raise TypeError(f"{fn}: normalized must be {allowed}; got {normalized!r} of type {type(normalized).__name__}")
+    if isinstance(normalized, str) and normalized not in NORMALIZATIONS:
+        raise ValueError(f"{fn}: normalized must be {allowed}; got {normalized!r}")
+    if normalized in (False, "backward"):
+        return 1.0
+    if normalized in (True, "ortho"):
+        return 1.0 / math.sqrt(n_fft)
+    return 1.0 / n_fft
 
 
 def _resolve(fn: str, n_fft, hop_length, win_length) -> tuple[int, int, int]:
@@ -139,7 +162,7 @@ def stft(
     window: WindowSpec = "hann",
     center: bool = True,
     pad_mode: str = "constant",
-    normalized: bool = False,
+    normalized: bool | str = False,
     fft_impl: str = "fft",
 ) -> jax.Array:
     """Short-time Fourier transform of a real signal.
@@ -162,7 +185,11 @@ def stft(
       center: pad ``n_fft // 2`` samples on both sides so that frame ``t`` is centred at
         ``t * hop_length``.
       pad_mode: ``"constant"`` (zeros) or ``"reflect"``, used when ``center`` is True.
-      normalized: multiply by ``1 / sqrt(n_fft)`` (torch's ``normalized=True``).
+      normalized: ``False`` (default, no scaling, as librosa); ``True`` or ``"ortho"``: multiply
+        by ``1 / sqrt(n_fft)`` (torch's ``normalized=True``); ``"forward"``: multiply by
+        ``1 / n_fft`` (numpy's ``norm="forward"``; with ``window="vorbis"`` and
+        ``hop_length=n_fft // 2`` this is DeepFilterNet's analysis scaling, see
+        :mod:`jaxspec.bands`); ``"backward"`` is the same as ``False``. Static.
       fft_impl: ``"fft"`` (default) or ``"matmul"``: the DFT as one real matmul with the window
         folded into an ``(n_fft, 2 * freq)`` cosine/sine matrix built at trace time
         (``precision=HIGHEST``). Agrees with the FFT to 7e-7 of the peak magnitude in float32. It
@@ -178,7 +205,7 @@ def stft(
     n_fft, hop, win_length = _resolve(fn, n_fft, hop_length, win_length)
     center = _checks.static_bool(fn, "center", center)
     pad_mode = _checks.choice(fn, "pad_mode", pad_mode, PAD_MODES)
-    normalized = _checks.static_bool(fn, "normalized", normalized)
+    scale = norm_scale(fn, normalized, n_fft)
     fft_impl = _checks.choice(fn, "fft_impl", fft_impl, _fft.FFT_IMPLS)
     w = frame_window(window, n_fft=n_fft, win_length=win_length, fn=fn)
     if x.ndim < 1 or x.shape[-1] < 1:
@@ -199,11 +226,11 @@ def stft(
             f"x.shape[-1]={x.shape[-1]}; use center=True or a smaller n_fft"
         )
     if fft_impl == "matmul":
-        return _fft.rfft_matmul(_frame(x, n_fft, hop), window=w / math.sqrt(n_fft) if normalized else w)
+        return _fft.rfft_matmul(_frame(x, n_fft, hop), window=w * scale)
     frames = _frame(x, n_fft, hop) * jnp.asarray(w, x.dtype)
     spec = _fft.rfft(frames, axis=-1)
-    if normalized:
-        spec = spec * jnp.asarray(1.0 / math.sqrt(n_fft), x.dtype)
+    if scale != 1.0:
+        spec = spec * jnp.asarray(scale, x.dtype)
     return jnp.swapaxes(spec, -1, -2)
 
 
@@ -215,7 +242,7 @@ def istft(
     win_length: int | None = None,
     window: WindowSpec = "hann",
     center: bool = True,
-    normalized: bool = False,
+    normalized: bool | str = False,
     length: int | None = None,
     fft_impl: str = "fft",
 ) -> jax.Array:
@@ -232,7 +259,8 @@ def istft(
       win_length: static, ``<= n_fft``; default ``n_fft``.
       window: as in :func:`stft`; must satisfy NOLA at this hop (checked at trace time).
       center: undo the ``n_fft // 2`` padding of a centred STFT.
-      normalized: undo :func:`stft`'s ``normalized=True`` (multiply by ``sqrt(n_fft)``).
+      normalized: undo :func:`stft`'s scaling of the same name: ``True``/``"ortho"`` multiplies
+        by ``sqrt(n_fft)``, ``"forward"`` by ``n_fft``; ``False``/``"backward"`` by 1. Static.
       length: output length in samples (static). Longer output is zero-padded, shorter trimmed;
         only the frames needed are used. Default: ``hop_length * (frames - 1)`` plus
         ``n_fft`` when not ``center``.
@@ -258,7 +286,7 @@ def istft(
     if n_fft // 2 + 1 != freq:
         raise ValueError(f"{fn}: n_fft={n_fft} expects S.shape[-2] == {n_fft // 2 + 1} frequency bins, got {freq} (shape {S.shape})")
     center = _checks.static_bool(fn, "center", center)
-    normalized = _checks.static_bool(fn, "normalized", normalized)
+    inv_scale = 1.0 / norm_scale(fn, normalized, n_fft)
     length = _checks.static_int(fn, "length", length, minimum=0, allow_none=True)
     fft_impl = _checks.choice(fn, "fft_impl", fft_impl, _fft.FFT_IMPLS)
     w = frame_window(window, n_fft=n_fft, win_length=win_length, fn=fn)
@@ -276,7 +304,7 @@ def istft(
     if T < 1:
         raise ValueError(f"{fn}: S must have at least one frame, got shape {S.shape}")
     rdt = jnp.finfo(S.dtype).dtype
-    scale = w * (math.sqrt(n_fft) if normalized else 1.0)
+    scale = w * inv_scale
     if fft_impl == "matmul":
         y = _overlap_add(_fft.irfft_matmul(S, n=n_fft, window=scale), hop)
     else:

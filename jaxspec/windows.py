@@ -34,7 +34,19 @@ _NAMED = {
     "ones": lambda n: np.ones(n),
     "cosine": lambda n: scipy.signal.get_window("cosine", n, fftbins=True),
     "blackmanharris": lambda n: scipy.signal.get_window("blackmanharris", n, fftbins=True),
+    "vorbis": lambda n: _vorbis(n),
 }
+
+
+def _vorbis(n: int) -> np.ndarray:
+    """The Vorbis power-complementary window ``sin(pi/2 * sin^2(pi * (i + 1/2) / n))``.
+
+    ``w[i]^2 + w[i + n/2]^2 = 1`` for even ``n``, so it reconstructs perfectly at hop ``n / 2``
+    with the same window for analysis and synthesis. This is DeepFilterNet's analysis window
+    (``libdf.DF(...).fft_window()``; it writes the argument as ``(i + 1/2) / (n/2) * pi/2``).
+    """
+    i = np.arange(n, dtype=np.float64)
+    return np.sin(0.5 * np.pi * np.sin(np.pi * (i + 0.5) / n) ** 2)
 # windows that take parameters, given as (name, *params)
 _PARAMETRIC = ("kaiser", "gaussian", "tukey", "general_gaussian", "exponential", "chebwin", "dpss")
 
@@ -57,7 +69,8 @@ def get_window(window: WindowSpec, *, win_length: int) -> np.ndarray:
 
     Args:
       window: a name from ``jaxspec.windows.WINDOW_NAMES`` (``"hann"``, ``"hamming"``,
-        ``"blackman"``, ``"bartlett"``, ``"boxcar"``/``"rectangular"``, ``"sqrt_hann"``, ...),
+        ``"blackman"``, ``"bartlett"``, ``"boxcar"``/``"rectangular"``, ``"sqrt_hann"``, ``"vorbis"``
+        (DeepFilterNet's window), ...),
         a tuple ``(name, *params)`` for a parametric scipy window such as ``("kaiser", 8.0)``,
         a concrete 1-D array of length ``win_length``, or a callable ``f(win_length) -> array``.
       win_length: the window length (a static positive int).

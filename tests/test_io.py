@@ -345,7 +345,7 @@ def test_save_spectrogram_validates_its_header(tmp_path):
         (dict(sr="abc"), TypeError, "save_spectrogram: sr must be a sample rate in Hz"),
         (dict(sr=float("nan")), ValueError, "save_spectrogram: sr must be a finite sample rate > 0 Hz"),
         (dict(center="no"), TypeError, "save_spectrogram: center must be True or False, got 'no'"),
-        (dict(normalized=1), TypeError, "save_spectrogram: normalized must be True or False"),
+        (dict(normalized=1), TypeError, "save_spectrogram: normalized must be True, False"),
         (dict(length=-1), ValueError, "save_spectrogram: length must be an int >= 0, got -1"),
         (dict(window="nope"), ValueError, "save_spectrogram: unknown window 'nope'"),
         (dict(window=np.ones(10)), ValueError, r"save_spectrogram: window array must have shape \(64,\)"),
