@@ -32,6 +32,9 @@ from .mel import hz_to_mel, log_mel, mel_filterbank, mel_frequencies, mel_spectr
 from .spectral import (amplitude_to_db, compress, db_to_amplitude, db_to_power, decompress, from_channels,
                        power_to_db, to_channels)
 
+# bands: ERB bands, running normalisation, band gains, deep filter (a namespace, like masks)
+from . import bands
+
 # io: host-side audio and spectrogram files
 from .io import load, load_spectrogram, save, save_spectrogram
 
@@ -94,6 +97,8 @@ __all__ = [
     "Choice",
     # masks (namespace: jaxspec.masks.irm, ...)
     "masks",
+    # bands (namespace: jaxspec.bands.erb_widths, ...)
+    "bands",
     # augment
     "gain",
     "random_gain",

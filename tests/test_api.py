@@ -10,7 +10,7 @@ import pytest
 import jaxspec
 from tests.registry import all_rows
 
-NAMESPACES = {"masks"}  # submodules re-exported as namespaces: their own __all__ is walked
+NAMESPACES = {"masks", "bands"}  # submodules re-exported as namespaces: their own __all__ is walked
 
 
 def _public():

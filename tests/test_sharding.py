@@ -54,6 +54,18 @@ SCRIPT = textwrap.dedent(r"""
         rt60 = jnp.full(w.shape[:-1], 0.2, w.dtype)
         return js.reverb(w, js.synthetic_rir(k, sr=SR, rt60=rt60, length=1024, drr_db=3.0), align=True)
 
+    from jaxspec import bands
+    WIDTHS = tuple(int(w) for w in bands.erb_widths(sr=SR, n_fft=NF, n_bands=16, min_bins=2))
+    df_coefs = (rng.standard_normal((B, 3, 32, S.shape[-1])) * (1 + 1j)).astype(np.complex64)
+
+    def band_pipeline(x, c):  # DeepFilterNet's path: features, band gains, deep filter, resynthesis
+        X = js.stft(x, **kw, window="vorbis", normalized="forward")
+        e, _ = bands.erb_features(X, widths=WIDTHS, alpha=0.99)
+        u, _ = bands.unit_norm(X[..., :32, :], alpha=0.99)
+        g = bands.post_filter(jax.nn.sigmoid(e + jnp.mean(jnp.abs(u), axis=-2, keepdims=True)))
+        Y = bands.deep_filter(X * bands.expand_band_gains(g, widths=WIDTHS), c, lookahead=1)
+        return js.istft(Y, **kw, window="vorbis", normalized="forward", length=N) + jnp.mean(bands.erb_irm(X, Y, widths=WIDTHS), axis=(-2, -1))[:, None]
+
     aug = js.chain(js.random_gain, js.maybe(reverb_stage, 0.5),
                    lambda k, w: js.istft(js.random_spec_augment(k, js.stft(w, **kw), max_time_width=5), **kw, length=N))
 
@@ -77,6 +89,7 @@ SCRIPT = textwrap.dedent(r"""
         "stoi": (lambda x, y: js.stoi(x, y, sr=SR), (x, y), True, FEW),
         "multi_resolution_stft_loss": (lambda x, y: js.multi_resolution_stft_loss(x, y), (x, y), True, FEW),
         "augment_chain": (lambda x: aug(key, x), (x,), True, FEW),
+        "bands_pipeline": (band_pipeline, (x, df_coefs), True, FEW),
         "grad_stft_mask_istft_si_sdr": (jax.grad(mask_loss), (x, y), True, ALL),
         # control: the plain jnp.fft gathers the batch, which the checks below must see
         "control-jnp.fft": (lambda x: jnp.fft.rfft(x.reshape(B, -1, 250)), (x,), True, ONE),
@@ -131,7 +144,7 @@ SCRIPT = textwrap.dedent(r"""
 """)
 
 FFT_FUNCTIONS = {"stft", "istft", "log_mel", "mfcc", "griffin_lim", "time_stretch", "pitch_shift",
-                 "reverb", "stoi", "multi_resolution_stft_loss", "augment_chain", "grad_stft_mask_istft_si_sdr"}
+                 "reverb", "stoi", "multi_resolution_stft_loss", "augment_chain", "bands_pipeline", "grad_stft_mask_istft_si_sdr"}
 
 
 @pytest.fixture(scope="module")
