@@ -239,13 +239,15 @@ def _init(fn: str, name: str, n: int, ends: tuple[float, float], dtype) -> jax.A
     return jnp.asarray(np.linspace(ends[0], ends[1], n), dtype)
 
 
-def _state_dtype(fn: str, dtype) -> np.dtype:
+def _state_dtype(fn: str, dtype, *, complex_: bool = False) -> np.dtype:
+    kind, names, base = (("a complex dtype", "complex64 or complex128", np.complexfloating) if complex_ else
+                         ("a real floating dtype", "float32 or float64", np.floating))
     try:
         dt = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"{fn}: dtype must be a real floating dtype, got {dtype!r}") from None
-    if not np.issubdtype(dt, np.floating):
-        raise TypeError(f"{fn}: dtype must be a real floating dtype (float32 or float64), got {dt}")
+        raise TypeError(f"{fn}: dtype must be {kind}, got {dtype!r}") from None
+    if not np.issubdtype(dt, base):
+        raise TypeError(f"{fn}: dtype must be {kind} ({names}), got {dt}")
     return dt
 
 
@@ -394,11 +396,9 @@ def unit_norm(S: jax.Array, *, alpha: Any, state: jax.Array | None = None) -> tu
 # ----------------------------------------------------------------------------- band gains
 
 
-def _expansion(widths: tuple[int, ...], shape: str) -> np.ndarray:
-    """``(freq, bands)`` matrix: bin weights of each band gain (rows sum to 1)."""
+def _triangular(widths: tuple[int, ...]) -> np.ndarray:
+    """``(freq, bands)`` matrix: linear interpolation weights between band centres (rows sum to 1)."""
     freq, bands = sum(widths), len(widths)
-    if shape == "rectangular":
-        return _band_matrix(widths, mean=False).T
     starts = np.concatenate([[0], np.cumsum(widths)[:-1]])
     centres = starts + (np.asarray(widths) - 1) / 2.0
     k = np.arange(freq, dtype=np.float64)
@@ -440,7 +440,7 @@ def expand_band_gains(gains: jax.Array, *, widths: Sequence[int], shape: str = "
     if shape == "rectangular":
         idx = np.repeat(np.arange(len(widths)), widths)
         return jnp.take(g, jnp.asarray(idx), axis=-2)
-    m = _expansion(widths, shape)
+    m = _triangular(widths)
     return jnp.einsum("fb,...bt->...ft", jnp.asarray(m, g.dtype), g, precision=jax.lax.Precision.HIGHEST)
 
 
@@ -550,13 +550,7 @@ def deep_filter_init(*, n_freq: int, order: int, batch_shape: Sequence[int] = ()
         batch_shape = tuple(_checks.static_int(fn, "batch_shape", d, minimum=0) for d in batch_shape)
     except TypeError:
         raise TypeError(f"{fn}: batch_shape must be a tuple of ints, got {batch_shape!r}") from None
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{fn}: dtype must be a complex dtype, got {dtype!r}") from None
-    if not np.issubdtype(dt, np.complexfloating):
-        raise TypeError(f"{fn}: dtype must be a complex dtype (complex64 or complex128), got {dt}")
-    return jnp.zeros(batch_shape + (n_freq, order), dt)
+    return jnp.zeros(batch_shape + (n_freq, order), _state_dtype(fn, dtype, complex_=True))
 
 
 def deep_filter_step(frame: jax.Array, coefs: jax.Array, state: jax.Array, *, lookahead: int = 0) -> tuple[jax.Array, jax.Array]:
