@@ -1,7 +1,8 @@
 """jaxspec: jittable, vmappable, differentiable spectral processing for speech enhancement.
 
 The public API is flat: ``jaxspec.stft``, ``jaxspec.istft``, ``jaxspec.mix``, ... Mask functions
-live in the ``jaxspec.masks`` namespace (``jaxspec.masks.irm``).
+live in the ``jaxspec.masks`` namespace (``jaxspec.masks.irm``), band functions in ``jaxspec.bands``
+and the streamed transforms in ``jaxspec.streaming``.
 """
 
 from ._version import __version__
@@ -34,6 +35,9 @@ from .spectral import (amplitude_to_db, compress, db_to_amplitude, db_to_power, 
 
 # bands: ERB bands, running normalisation, band gains, deep filter (a namespace, like masks)
 from . import bands
+
+# streaming: chunked STFT / iSTFT with state, equal to the offline transforms (a namespace)
+from . import streaming
 
 # io: host-side audio and spectrogram files
 from .io import load, load_spectrogram, save, save_spectrogram
@@ -99,6 +103,8 @@ __all__ = [
     "masks",
     # bands (namespace: jaxspec.bands.erb_widths, ...)
     "bands",
+    # streaming (namespace: jaxspec.streaming.stft_step, ...)
+    "streaming",
     # augment
     "gain",
     "random_gain",

@@ -292,3 +292,16 @@ def output_size(fn: str, what: str, n: float, *, hint: str = "") -> None:
     if not n <= MAX_OUTPUT_ELEMENTS:
         raise ValueError(f"{fn}: {what} would have {n:.4g} elements per example, more than the limit of "
                          f"2**28 = {MAX_OUTPUT_ELEMENTS} (1 GiB of float32){hint}")
+
+
+def state_dtype(fn: str, dtype, *, complex_: bool = False) -> np.dtype:
+    """Validate the ``dtype`` argument of a state constructor: a real (or complex) floating dtype."""
+    kind, names, base = (("a complex dtype", "complex64 or complex128", np.complexfloating) if complex_ else
+                         ("a real floating dtype", "float32 or float64", np.floating))
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{fn}: dtype must be {kind}, got {dtype!r}") from None
+    if not np.issubdtype(dt, base):
+        raise TypeError(f"{fn}: dtype must be {kind} ({names}), got {dt}")
+    return dt

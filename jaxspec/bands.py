@@ -235,20 +235,8 @@ def band_power(S: jax.Array, *, widths: Sequence[int], db: bool = True) -> jax.A
 
 def _init(fn: str, name: str, n: int, ends: tuple[float, float], dtype) -> jax.Array:
     n = _checks.static_int(fn, name, n, minimum=1)
-    dtype = _state_dtype(fn, dtype)
+    dtype = _checks.state_dtype(fn, dtype)
     return jnp.asarray(np.linspace(ends[0], ends[1], n), dtype)
-
-
-def _state_dtype(fn: str, dtype, *, complex_: bool = False) -> np.dtype:
-    kind, names, base = (("a complex dtype", "complex64 or complex128", np.complexfloating) if complex_ else
-                         ("a real floating dtype", "float32 or float64", np.floating))
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{fn}: dtype must be {kind}, got {dtype!r}") from None
-    if not np.issubdtype(dt, base):
-        raise TypeError(f"{fn}: dtype must be {kind} ({names}), got {dt}")
-    return dt
 
 
 def erb_norm_init(*, n_bands: int, dtype: Any = jnp.float32) -> jax.Array:
@@ -550,7 +538,7 @@ def deep_filter_init(*, n_freq: int, order: int, batch_shape: Sequence[int] = ()
         batch_shape = tuple(_checks.static_int(fn, "batch_shape", d, minimum=0) for d in batch_shape)
     except TypeError:
         raise TypeError(f"{fn}: batch_shape must be a tuple of ints, got {batch_shape!r}") from None
-    return jnp.zeros(batch_shape + (n_freq, order), _state_dtype(fn, dtype, complex_=True))
+    return jnp.zeros(batch_shape + (n_freq, order), _checks.state_dtype(fn, dtype, complex_=True))
 
 
 def deep_filter_step(frame: jax.Array, coefs: jax.Array, state: jax.Array, *, lookahead: int = 0) -> tuple[jax.Array, jax.Array]:

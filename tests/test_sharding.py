@@ -66,6 +66,21 @@ SCRIPT = textwrap.dedent(r"""
         Y = bands.deep_filter(X * bands.expand_band_gains(g, widths=WIDTHS), c, lookahead=1)
         return js.istft(Y, **kw, window="vorbis", normalized="forward", length=N) + jnp.mean(bands.erb_irm(X, Y, widths=WIDTHS), axis=(-2, -1))[:, None]
 
+    from jaxspec import streaming as st
+
+    def stream_round_trip(x):  # streamed stft -> gain -> streamed istft, one hop per step, in a scan
+        a = st.stft_init(batch_shape=x.shape[:-1], **kw)
+        s = st.istft_init(batch_shape=x.shape[:-1], **kw)
+
+        def step(carry, c):
+            a, s = carry
+            F, a = st.stft_step(c, a, **kw)
+            out, s = st.istft_step(F.values * jax.nn.sigmoid(js.magnitude(F.values)), s, valid=F.valid, **kw)
+            return (a, s), out.values
+
+        _, ys = jax.lax.scan(step, (a, s), jnp.moveaxis(x.reshape(B, -1, HOP), 1, 0))
+        return jnp.moveaxis(ys, 0, 1).reshape(B, -1)
+
     aug = js.chain(js.random_gain, js.maybe(reverb_stage, 0.5),
                    lambda k, w: js.istft(js.random_spec_augment(k, js.stft(w, **kw), max_time_width=5), **kw, length=N))
 
@@ -90,6 +105,7 @@ SCRIPT = textwrap.dedent(r"""
         "multi_resolution_stft_loss": (lambda x, y: js.multi_resolution_stft_loss(x, y), (x, y), True, FEW),
         "augment_chain": (lambda x: aug(key, x), (x,), True, FEW),
         "bands_pipeline": (band_pipeline, (x, df_coefs), True, FEW),
+        "streaming_round_trip": (stream_round_trip, (x,), True, FEW),
         "grad_stft_mask_istft_si_sdr": (jax.grad(mask_loss), (x, y), True, ALL),
         # control: the plain jnp.fft gathers the batch, which the checks below must see
         "control-jnp.fft": (lambda x: jnp.fft.rfft(x.reshape(B, -1, 250)), (x,), True, ONE),
@@ -144,7 +160,7 @@ SCRIPT = textwrap.dedent(r"""
 """)
 
 FFT_FUNCTIONS = {"stft", "istft", "log_mel", "mfcc", "griffin_lim", "time_stretch", "pitch_shift",
-                 "reverb", "stoi", "multi_resolution_stft_loss", "augment_chain", "bands_pipeline", "grad_stft_mask_istft_si_sdr"}
+                 "reverb", "stoi", "multi_resolution_stft_loss", "augment_chain", "bands_pipeline", "streaming_round_trip", "grad_stft_mask_istft_si_sdr"}
 
 
 @pytest.fixture(scope="module")
