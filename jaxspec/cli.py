@@ -17,6 +17,7 @@ after saving a checkpoint) is 130. Set ``JAXSPEC_DEBUG=1`` to see the traceback 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -285,10 +286,24 @@ def _train(args: argparse.Namespace) -> int:
 def _enhance(args: argparse.Namespace) -> int:
     from .enhance import evaluate, train
 
+    if args.stream and args.griffin_lim:
+        raise UsageError("--stream cannot estimate the phase with --griffin-lim (it needs the whole signal)")
+    if (args.rate or args.channels) and not (args.stream and args.input == "-"):
+        raise UsageError("--rate and --channels describe raw PCM on stdin: use them with --stream and input '-'")
     model, cfg, step = train.load(args.checkpoint, log=lambda s: print(s, file=sys.stderr))
+    if args.stream:
+        from .enhance import chunked
+
+        try:
+            chunked.stream(model, cfg, args.input, args.output, block_ms=args.block_ms, rate=args.rate,
+                           channels=args.channels)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        return 0
     info = evaluate.enhance_file(model, cfg, args.input, args.output, griffin_lim=args.griffin_lim)
+    took = f" in {info['elapsed']:.1f} s, block by block" if "elapsed" in info else ""
     print(f"enhanced {args.input} ({info['channels']} channel(s), {info['seconds']:.2f} s at {info['sr']} Hz) with "
-          f"the checkpoint at step {step} -> {args.output}")
+          f"the checkpoint at step {step} -> {args.output}{took}")
     return 0
 
 
@@ -303,8 +318,6 @@ def _make_pairs(args: argparse.Namespace) -> int:
 
 
 def _snr_list(text: str) -> tuple[float, ...]:
-    import math
-
     from .enhance.config import SNR_RANGE
 
     try:
@@ -334,6 +347,17 @@ def _int_at_least(minimum: int):
 
 
 _positive_int, _count = _int_at_least(1), _int_at_least(0)
+
+
+def _positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return v
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -373,12 +397,19 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=_train)
 
     en = sub.add_parser("enhance", help="enhance a mono or multichannel audio file at any sample rate")
-    en.add_argument("input", help="input audio file (anything soundfile reads)")
-    en.add_argument("-o", "--output", required=True, help="output file (format from the extension)")
+    en.add_argument("input", help="input audio file (anything soundfile reads); '-' for raw PCM on stdin with --stream")
+    en.add_argument("-o", "--output", required=True, help="output file (format from the extension); '-' for raw PCM on stdout with --stream")
     en.add_argument("--checkpoint", default=DEFAULT_OUT, help=f"work directory of a training run (default {DEFAULT_OUT}/, from `jaxspec demo`)")
     en.add_argument("--griffin-lim", type=_count, default=0, metavar="N",
                     help="estimate the phase with N Griffin-Lim iterations from the enhanced magnitude "
                          "(default 0: keep the input's phase)")
+    en.add_argument("--stream", action="store_true",
+                    help="enhance as the input comes and write as it goes (input/output '-': raw 16-bit PCM on "
+                         "stdin/stdout); prints the real-time factor")
+    en.add_argument("--block-ms", type=_positive_float, default=100.0, metavar="MS",
+                    help="with --stream: block length in milliseconds (default 100)")
+    en.add_argument("--rate", type=_positive_int, default=None, help="with --stream and input '-': sample rate of the raw PCM")
+    en.add_argument("--channels", type=_positive_int, default=None, help="with --stream and input '-': channels of the raw PCM")
     en.set_defaults(func=_enhance)
 
     mp = sub.add_parser("make-pairs", help="write a dataset of (input, target) spectrogram pairs for training with pairs=DIR")

@@ -15,6 +15,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import soundfile as sf
 from flax import nnx
 
 import jaxspec as js
@@ -263,16 +264,34 @@ def _enhance_fn(cfg: TrainConfig, griffin_lim: int):
     return nnx.jit(fwd)
 
 
-def enhance_file(model, cfg: TrainConfig, src: str, dst: str, *, griffin_lim: int = 0) -> dict:
+def enhance_file(model, cfg: TrainConfig, src: str, dst: str, *, griffin_lim: int = 0, chunked: bool | None = None,
+                 progress: bool | None = None) -> dict:
     """Read ``src`` (any rate, mono or multichannel), enhance it, write ``dst`` at the same rate,
     length and channel count (scaled down only if it would clip).
 
+    Files longer than ``chunked.CHUNK_SECONDS`` (``chunked=None``, the default) or any file with
+    ``chunked=True`` are read, enhanced and written block by block
+    (:func:`jaxspec.enhance.chunked.enhance_file_blocked`): memory does not grow with the file. A
+    causal model gives the same numbers either way; other models run on cross-faded chunks.
+    Griffin-Lim (``griffin_lim > 0``) estimates a phase over the whole signal and always takes
+    the whole file.
+
     Returns:
-      ``{"channels", "seconds", "sr"}``.
+      ``{"channels", "seconds", "sr"}`` (and ``"elapsed"``, ``"peak"`` when chunked).
 
     Raises:
       OSError: ``src`` cannot be read or ``dst`` cannot be written (the message names the path).
     """
+    from . import chunked as _chunked
+
+    if chunked is None and not griffin_lim:
+        try:
+            info = sf.info(src)
+        except Exception as e:  # soundfile raises its own error types for unreadable audio
+            raise OSError(f"cannot read audio from {src!r}: {e}") from None
+        chunked = info.frames > _chunked.CHUNK_SECONDS * info.samplerate
+    if chunked and not griffin_lim:
+        return _chunked.enhance_file_blocked(model, cfg, src, dst, progress=progress)
     try:
         x, sr = js.load(src, mono=False)
     except Exception as e:  # soundfile raises its own error types for unreadable audio

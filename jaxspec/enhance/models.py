@@ -142,15 +142,36 @@ class MaskGRU(nnx.Module):
         self.out = nnx.Linear(hidden, n_freq * (2 if head == "cirm" else 1), rngs=rngs)
 
     def __call__(self, features: jax.Array) -> jax.Array:
+        return self.step(features, self.initial_carry(features.shape[:-2]))[0]
+
+    def initial_carry(self, batch_shape: tuple = ()) -> jax.Array:
+        """The recurrent state before the first frame: zeros ``(*batch_shape, layers, hidden)``."""
+        return jnp.zeros(tuple(batch_shape) + (len(self.rnns), self.hidden), jnp.float32)
+
+    def step(self, features: jax.Array, carry: jax.Array, n_valid: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+        """Run a block of frames from a recurrent state: ``(mask, carry)``.
+
+        ``features`` ``(..., n_in, frames)`` (any number of frames, one or more), ``carry`` from
+        :meth:`initial_carry` or the previous block. Blocks run one after another give the
+        output of one call on the whole sequence (the model is causal). With ``n_valid`` (an int
+        scalar, possibly traced) only the first ``n_valid`` frames are real: the returned carry is
+        the state after them (the outputs of the other frames are meaningless).
+        """
         if self.norm is not None:
             features = self.norm(features)
         batch = features.shape[:-2]
         x = jnp.swapaxes(features, -1, -2).reshape((-1,) + features.shape[-1:] + features.shape[-2:-1])
         x = jax.nn.relu(self.inp_norm(self.inp(x)))  # (n, frames, hidden)
-        for rnn in self.rnns:
-            x = x + rnn(x, initial_carry=jnp.zeros((x.shape[0], self.hidden), x.dtype))  # residual GRU layers
+        h = carry.reshape((-1,) + carry.shape[-2:])
+        new = []
+        lengths = None if n_valid is None else jnp.broadcast_to(jnp.asarray(n_valid, jnp.int32), x.shape[:1])
+        for i, rnn in enumerate(self.rnns):
+            c, y = rnn(x, initial_carry=h[:, i].astype(x.dtype), return_carry=True, seq_lengths=lengths)
+            x = x + y  # residual GRU layers
+            new.append(c)
         y = self.out(x)
-        return _head(y.reshape(batch + y.shape[1:]), self.head, self.n_freq)
+        carry = jnp.stack(new, axis=1).reshape(carry.shape)
+        return _head(y.reshape(batch + y.shape[1:]), self.head, self.n_freq), carry
 
 
 def n_features(cfg) -> int:
