@@ -65,6 +65,13 @@ def test_streamed_gru_equals_enhance_array(gru, block_frames):
         assert _rel(y, ref) <= 1e-5, (block_frames, read, _rel(y, ref))
 
 
+def test_streamed_gru_in_blocks_shorter_than_a_hop(gru):
+    x = _signal((1, 16000 + 77), 9)
+    ref = ev.enhance_array(gru, x, 16000, GRU)
+    y = np.concatenate(list(chunked.enhance_blocks(gru, GRU, 16000, 1, _blocks(x, 160), block_samples=160)), -1)
+    assert y.shape == ref.shape and _rel(y, ref) <= 1e-5, _rel(y, ref)
+
+
 @pytest.mark.parametrize("sr", [48000, 8000])
 def test_streamed_gru_at_other_rates_equals_enhance_array(gru, sr):
     x = _signal((2, int(sr * 1.7) + 5), 1)

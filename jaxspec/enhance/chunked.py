@@ -143,7 +143,8 @@ def _resample_fn(orig_sr: float, target_sr: float):
 
 
 class CausalEnhancer:
-    """A streamable model run on a stream at its own rate, ``block_frames`` frames per step.
+    """A streamable model run on a stream at its own rate, ``block_frames`` frames (or
+    ``block_samples`` samples, which need not be a whole number of hops) per step.
 
     ``push(y)`` takes ``(channels, n)`` samples at ``cfg.sr`` and returns ``(enhanced, gains)``:
     the enhanced samples that are final and the high-band gain of each new frame
@@ -151,14 +152,18 @@ class CausalEnhancer:
     The state lives on the device between calls; one step compiles once.
     """
 
-    def __init__(self, model, cfg: TrainConfig, channels: int, *, block_frames: int = BLOCK_FRAMES):
+    def __init__(self, model, cfg: TrainConfig, channels: int, *, block_frames: int = BLOCK_FRAMES,
+                 block_samples: int | None = None):
         if cfg.model != "gru" or cfg.feature_norm != "fixed":
             raise ValueError(f"CausalEnhancer: needs a causal model with fixed feature statistics (model='gru', "
                              f"feature_norm='fixed'), got model={cfg.model!r}, feature_norm={cfg.feature_norm!r}")
         if block_frames < 1:
             raise ValueError(f"CausalEnhancer: block_frames must be >= 1, got {block_frames}")
+        if block_samples is not None and block_samples < 1:
+            raise ValueError(f"CausalEnhancer: block_samples must be >= 1, got {block_samples}")
         self.model, self.cfg, self.channels = model, cfg, channels
-        self.chunk = block_frames * cfg.hop_length
+        # a step takes `chunk` samples, any number (the streamed STFT marks which frame slots are real)
+        self.chunk = block_frames * cfg.hop_length if block_samples is None else int(block_samples)
         p = _stft_params(cfg)
         freq = cfg.n_fft // 2 + 1
         self._state = (streaming.stft_init(batch_shape=(channels,), **p),
@@ -373,7 +378,8 @@ def _masked_features(Y, cfg: TrainConfig, valid):
 
 def enhance_blocks(model, cfg: TrainConfig, sr: int, channels: int, blocks: Iterable[np.ndarray], *,
                    block_frames: int = BLOCK_FRAMES, chunk_seconds: float = CHUNK_SECONDS,
-                   overlap_seconds: float = OVERLAP_SECONDS, resample_seconds: float = 4.0) -> Iterator[np.ndarray]:
+                   overlap_seconds: float = OVERLAP_SECONDS, resample_seconds: float = 4.0,
+                   block_samples: int | None = None) -> Iterator[np.ndarray]:
     """``enhance_array``'s path over a stream of ``(channels, n)`` float32 blocks at ``sr``.
 
     Yields enhanced ``(channels, k)`` blocks as they become final; in all, as many samples as
@@ -381,14 +387,15 @@ def enhance_blocks(model, cfg: TrainConfig, sr: int, channels: int, blocks: Iter
     Nyquist frequency (passed through at the model's mean mask over the top half of its band,
     interpolated between frames) are done as in ``enhance_array``. Causal models
     (:class:`CausalEnhancer`) give ``enhance_array``'s numbers; others (:class:`ChunkEnhancer`)
-    run on cross-faded chunks. ``block_frames``: frames per step of a causal model;
+    run on cross-faded chunks. ``block_frames`` (or ``block_samples`` at the model's rate): the
+    input of one step of a causal model;
     ``chunk_seconds``/``overlap_seconds``: the chunks of other models; ``resample_seconds``: the
     core block of the resamplers (their output lags by about that much).
     """
     from .evaluate import streamable
 
     if streamable(cfg):
-        enh = CausalEnhancer(model, cfg, channels, block_frames=block_frames)
+        enh = CausalEnhancer(model, cfg, channels, block_frames=block_frames, block_samples=block_samples)
     else:
         enh = ChunkEnhancer(model, cfg, channels, chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds)
     if sr == cfg.sr:
@@ -585,8 +592,9 @@ def stream(model, cfg: TrainConfig, src: str, dst: str, *, block_ms: float = 100
     ``src``: an audio file, or ``"-"``: raw 16-bit little-endian PCM on stdin (``rate`` and
     ``channels`` required). ``dst``: an audio file (written to a temporary name as it goes and
     renamed at the end, so an interruption leaves no partial file), or ``"-"``: raw 16-bit PCM on
-    stdout, flushed block by block. Blocks of ``block_ms`` milliseconds: a causal model steps that
-    many frames at a time and the resamplers work in blocks of that length. A closed output pipe
+    stdout, flushed block by block. Blocks of ``block_ms`` milliseconds: a causal model takes that
+    much audio per step (less than a hop is fine) and the resamplers work in blocks of that
+    length; other models wait for a chunk (``CHUNK_SECONDS``). A closed output pipe
     ends the stream cleanly. Samples beyond [-1, 1] are clipped (a stream cannot be rescaled
     afterwards).
 
@@ -609,7 +617,7 @@ def stream(model, cfg: TrainConfig, src: str, dst: str, *, block_ms: float = 100
             raise OSError(f"cannot read audio from {src!r}: {e}") from None
         sr, C = f.samplerate, f.channels
     block = max(1, int(round(block_ms * sr / 1000)))
-    frames = max(1, int(round(block_ms * cfg.sr / 1000 / cfg.hop_length)))
+    model_block = max(1, int(round(block_ms * cfg.sr / 1000)))
 
     def blocks():
         if f is not None:
@@ -641,7 +649,8 @@ def stream(model, cfg: TrainConfig, src: str, dst: str, *, block_ms: float = 100
     t0 = time.perf_counter()
     closed = False
     try:
-        for y in enhance_blocks(model, cfg, sr, C, blocks(), block_frames=frames, resample_seconds=max(block_ms / 1000, 0.01)):
+        for y in enhance_blocks(model, cfg, sr, C, blocks(), block_samples=model_block,
+                                resample_seconds=max(block_ms / 1000, 0.01)):
             over = np.abs(y) > 1.0
             clipped += int(over.sum())
             y = np.clip(y, -1.0, 1.0)
