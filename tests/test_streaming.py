@@ -104,7 +104,7 @@ def test_streamed_istft_equals_istft(cfg, center, extra):
     S = S * (1.0 + 0.5 * _signal(S.shape, np.float32, 2))  # not an STFT of anything: no consistency to lean on
     for length in (None, L):
         ref = np.asarray(js.istft(S, length=length, **p))
-        for k in (1, 2, 3, S.shape[-1]):
+        for k in (1, 3, S.shape[-1]):
             got = _join(jax.jit(lambda S: _scan_istft(S, k, p, length))(S))
             assert got.shape[-1] >= ref.shape[-1], (k, length, got.shape, ref.shape)
             assert _rel(got[..., :ref.shape[-1]], ref) <= 1e-6, (k, length)
@@ -120,11 +120,11 @@ def test_float64_streams_equal_offline(x64, center):
         x = _signal((L,), np.float64, 3)
         ref = np.asarray(js.stft(x, **p))
         assert ref.dtype == np.complex128
-        for chunk in (1, hop, 3 * hop + 5, L):
+        for chunk in (1, 3 * hop + 5, L):  # (float32 covers chunk = hop too)
             got = _join(jax.jit(lambda x: _scan_stft(x, chunk, p))(x))
             assert got.dtype == np.complex128 and _rel(got, ref) <= 1e-12, (L, chunk, _rel(got, ref))
         refi = np.asarray(js.istft(ref, length=L, **p))
-        for k in (1, 3, ref.shape[-1]):
+        for k in (1, ref.shape[-1]):
             got = _join(jax.jit(lambda S: _scan_istft(S, k, p, L))(ref))
             assert got.dtype == np.float64 and _rel(got, refi) <= 1e-12, (L, k, _rel(got, refi))
         if center:  # (without padding the edges of a zero-padded window are not covered)
