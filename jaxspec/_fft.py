@@ -21,6 +21,10 @@ the plain FFT, so their numbers are unchanged.
 
 Eager (non-traced) calls use ``jnp.fft`` directly.
 
+Also here: framing and overlap-add, and :func:`synthesis`, the inverse FFT, window and
+overlap-add of :func:`jaxspec.istft` as one such op (its backward pass goes through the
+partitioned ``rfft``), which on CPU runs over groups of rows in a loop.
+
 Also here: the windowed DFT-as-matmul forward and inverse real transforms (``fft_impl="matmul"``
 of :func:`jaxspec.stft`/:func:`jaxspec.istft`), which are matmuls and so are partitioned by XLA
 itself.
@@ -29,6 +33,7 @@ itself.
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -45,39 +50,48 @@ FFT_IMPLS = ("fft", "matmul")
 # ----------------------------------------------------------------------------- partitioning rule
 
 
-def _last_axis_replicated(sharding, ndim: int):
-    """``sharding`` with the last of ``ndim`` dims replicated; the other dims keep theirs."""
+def _core_replicated(sharding, ndim: int, core: int = 1):
+    """``sharding`` with the last ``core`` of ``ndim`` dims replicated; the other dims keep theirs."""
     if isinstance(sharding, NamedSharding):
         spec = tuple(sharding.spec) + (None,) * (ndim - len(sharding.spec))
-        return NamedSharding(sharding.mesh, PartitionSpec(*spec[:ndim - 1], None))
+        return NamedSharding(sharding.mesh, PartitionSpec(*spec[:ndim - core], *(None,) * core))
     return sharding  # no mesh to name the axes by: keep what the partitioner chose
 
 
-def _partition_last_axis(fn):
-    """A ``custom_partitioning`` of ``fn`` (an FFT over the last axis of one array)."""
+_RULES = {(1, 1, False): ("... i -> ... j", ("i", "j")),
+          (2, 1, True): ("... i j, n -> ... k", ("i", "j", "n", "k"))}
+
+
+def _partition_batch(fn, core_in: int = 1, core_out: int = 1, window: bool = False):
+    """A ``custom_partitioning`` of ``fn``, a map of one array whose last ``core_in`` dims become
+    the last ``core_out`` dims of the result, row by row over the leading (batch) dims: the batch
+    dims keep their sharding, the core dims are replicated. With ``window``, ``fn`` takes a second
+    operand, a 1-D window, replicated (``custom_partitioning`` takes no closed-over constants)."""
     op = custom_partitioning(fn)
 
     def infer(mesh, arg_shapes, result_shape):
         del mesh
-        a = arg_shapes[0]
-        return _last_axis_replicated(a.sharding, len(result_shape.shape))
+        return _core_replicated(arg_shapes[0].sharding, len(result_shape.shape), core_out)
 
     def partition(mesh, arg_shapes, result_shape):
         a = arg_shapes[0]
-        arg = _last_axis_replicated(a.sharding, len(a.shape))
-        out = _last_axis_replicated(a.sharding, len(result_shape.shape))
-        return mesh, fn, out, (arg,)
+        args = (_core_replicated(a.sharding, len(a.shape), core_in),)
+        if window:
+            args += (_core_replicated(arg_shapes[1].sharding, 1, 1),)
+        out = _core_replicated(a.sharding, len(result_shape.shape), core_out)
+        return mesh, fn, out, args
 
     def propagate(mesh, user_shape):
         del mesh
-        return _last_axis_replicated(user_shape.sharding, len(user_shape.shape))
+        return _core_replicated(user_shape.sharding, len(user_shape.shape), core_in)
 
+    rule, factors = _RULES[(core_in, core_out, window)]
     op.def_partition(
         infer_sharding_from_operands=infer,
         partition=partition,
         propagate_user_sharding=propagate,
-        sharding_rule="... i -> ... j",
-        need_replication_factors=("i", "j"),
+        sharding_rule=rule,
+        need_replication_factors=factors,
     )
     return op
 
@@ -87,21 +101,23 @@ def _batched(op):
     wrapped = custom_vmap(op)
 
     @wrapped.def_vmap
-    def rule(axis_size, in_batched, x):
+    def rule(axis_size, in_batched, x, *rest):
         del axis_size
-        return wrapped(x), in_batched[0]  # custom_vmap hands the mapped axis at position 0
+        if any(in_batched[1:]):
+            raise TypeError("jaxspec._fft: only the signal may be batched, not the window")
+        return wrapped(x, *rest), in_batched[0]  # custom_vmap hands the mapped axis at position 0
 
     return wrapped
 
 
 @functools.lru_cache(maxsize=None)
 def _rfft_op(n: int):
-    return _batched(_partition_last_axis(lambda x: jnp.fft.rfft(x, n=n, axis=-1)))
+    return _batched(_partition_batch(lambda x: jnp.fft.rfft(x, n=n, axis=-1)))
 
 
 @functools.lru_cache(maxsize=None)
 def _irfft_op(n: int):
-    return _batched(_partition_last_axis(lambda X: jnp.fft.irfft(X, n=n, axis=-1)))
+    return _batched(_partition_batch(lambda X: jnp.fft.irfft(X, n=n, axis=-1)))
 
 
 def _hermitian_mask(n: int, dtype) -> np.ndarray:
@@ -214,6 +230,115 @@ def irfft(X: jax.Array, n: int | None = None, axis: int = -1) -> jax.Array:
     X = jnp.moveaxis(X, axis, -1)
     y = _irfft_last(n)(_fit(X, n // 2 + 1))
     return jnp.moveaxis(y, -1, axis)
+
+
+# ----------------------------------------------------------------------------- framing and synthesis
+
+
+def frame_rows(x: jax.Array, frame_length: int, hop: int) -> jax.Array:
+    """``(..., samples)`` -> ``(..., frames, frame_length)`` by reshapes and shifted slices (no gather)."""
+    L = x.shape[-1]
+    n = 1 + (L - frame_length) // hop
+    q = -(-frame_length // hop)  # slices of one hop that cover a frame
+    need = (n + q - 1) * hop
+    if need > L:  # the extra zeros land only in the part of the last frames that is cut off
+        x = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, need - L)])
+    elif need < L:
+        x = x[..., :need]
+    blocks = x.reshape(x.shape[:-1] + (n + q - 1, hop))
+    if q == 1:
+        return blocks[..., :n, :frame_length]
+    # q shifted views of the blocks, stacked and merged: (..., n, q, hop) -> (..., n, q * hop).
+    # Measured 2x faster than concatenating along the last axis on XLA CPU, and as fast as a gather.
+    frames = jnp.stack([blocks[..., k:k + n, :] for k in range(q)], axis=-2)
+    frames = frames.reshape(blocks.shape[:-2] + (n, q * hop))
+    return frames if q * hop == frame_length else frames[..., :frame_length]
+
+
+def overlap_add(frames: jax.Array, hop: int) -> jax.Array:
+    """``(..., frames, L)`` -> ``(..., L + hop * (frames - 1))``, the sum of the shifted frames (adjoint of framing)."""
+    n, L = frames.shape[-2:]
+    q = -(-L // hop)
+    batch = frames.shape[:-2]
+    if q * hop > L:
+        frames = jnp.pad(frames, [(0, 0)] * (frames.ndim - 1) + [(0, q * hop - L)])
+    parts = frames.reshape(batch + (n, q, hop))
+    nb = len(batch)
+    out = None
+    for k in range(q):  # q = ceil(L / hop) shifted adds, fused by XLA
+        shifted = jnp.pad(parts[..., k, :], [(0, 0)] * nb + [(k, q - 1 - k), (0, 0)])
+        out = shifted if out is None else out + shifted
+    return out.reshape(batch + ((n + q - 1) * hop,))[..., : L + hop * (n - 1)]
+
+
+# On CPU the fused synthesis runs row by row (``lax.map`` over groups of batch rows of about this
+# many frames): each row's transpose from the (freq, frames) layout, its frames and their
+# overlap-add stay in cache, where for the whole batch each is a pass through memory (measured
+# 1.55x faster for 32 x 4 s). Other platforms transform the whole batch at once. The analysis has
+# no such loop: its transpose is fused by XLA into whatever consumes the spectrum (a power, a
+# mask), which a loop would prevent. 0 turns the loop off.
+_ROW_FRAMES = 512
+
+
+def _by_rows(fn, x: jax.Array, core: int, frames: int) -> jax.Array:
+    """``fn`` (a row map over the last ``core`` dims) over groups of rows of ``x`` with ``lax.map``."""
+    batch = x.shape[:x.ndim - core]
+    rows = math.prod(batch)
+    if rows <= 1:
+        return fn(x)
+    flat = x.reshape((rows,) + x.shape[x.ndim - core:])
+    y = jax.lax.map(fn, flat, batch_size=max(1, min(rows, _ROW_FRAMES // max(frames, 1))))
+    return y.reshape(batch + y.shape[1:])
+
+
+def _on_cpu_by_rows(fn, x: jax.Array, core: int, frames: int) -> jax.Array:
+    if not _ROW_FRAMES:  # the loop turned off (the sharding tests read the per-device FFT shapes)
+        return fn(x)
+    return jax.lax.platform_dependent(x, cpu=lambda v: _by_rows(fn, v, core, frames), default=fn)
+
+
+@functools.lru_cache(maxsize=64)
+def _synthesis_fn(n: int, hop: int, window: bytes):
+    w = np.frombuffer(window, np.float64)
+
+    def plain(S, wj=None, transform=jnp.fft.irfft):  # (..., freq, frames) -> (..., n + hop * (frames - 1))
+        frames = transform(jnp.swapaxes(S, -1, -2), n=n, axis=-1)
+        return overlap_add(frames * (jnp.asarray(w, frames.dtype) if wj is None else wj), hop)
+
+    def local(S, wj):
+        return _on_cpu_by_rows(lambda v: plain(v, wj), S, 2, S.shape[-1])
+
+    op = _batched(_partition_batch(local, 2, 1, window=True))
+
+    @jax.custom_vjp
+    def f(S):
+        return op(S, jnp.asarray(w, jnp.finfo(S.dtype).dtype))
+
+    def fwd(S):
+        return f(S), S
+
+    def bwd(S, g):
+        return jax.vjp(lambda v: plain(v, transform=irfft), S)[1](g)
+
+    f.defvjp(fwd, bwd)
+    return plain, f
+
+
+def synthesis(S: jax.Array, *, n: int, hop: int, window: np.ndarray) -> jax.Array:
+    """``overlap_add(window * irfft(swapaxes(S, -1, -2), n))`` in one fused op, partitioned over the
+    leading dims (the core of :func:`jaxspec.istft`, before the window-sum-square division).
+
+    Args:
+      S: complex ``(..., n // 2 + 1, frames)``.
+      n: frame and FFT length (static).
+      hop: hop in samples (static).
+      window: ``(n,)`` NumPy window (any scale folded in).
+
+    Returns:
+      real ``(..., n + hop * (frames - 1))``.
+    """
+    plain, op = _synthesis_fn(int(n), int(hop), _window_bytes(window, n))
+    return op(S) if is_traced(S) else plain(S)
 
 
 # ----------------------------------------------------------------------------- DFT as a matmul

@@ -371,3 +371,26 @@ def test_error_unknown_fft_impl():
     S = js.stft(np.zeros(1000, np.float32), n_fft=256)
     with pytest.raises(ValueError, match=r"istft: fft_impl must be one of 'fft', 'matmul'; got 'MATMUL'"):
         js.istft(S, n_fft=256, fft_impl="MATMUL")
+
+
+@pytest.mark.parametrize("rows", [1, 5])
+def test_istft_row_loop_equals_the_whole_batch_in_value_and_gradient(rows, monkeypatch):
+    """On CPU the iSTFT's synthesis loops over groups of rows; with a remainder group (5 rows in
+    groups of 2) and without a loop it gives the same values and gradients."""
+    from jaxspec import _fft
+
+    rng = np.random.default_rng(0)
+    S = (rng.standard_normal((rows, 65, 200)) + 1j * rng.standard_normal((rows, 65, 200))).astype(np.complex64)
+    kw = dict(n_fft=128, hop_length=32, length=6000)
+
+    def run():
+        f = jax.jit(lambda s: js.istft(s, **kw))
+        g = jax.jit(jax.grad(lambda s: jnp.sum(js.istft(s, **kw) ** 2)))
+        return np.asarray(f(S)), np.asarray(g(S))
+
+    monkeypatch.setattr(_fft, "_ROW_FRAMES", 400)  # 2 rows of 200 frames per step
+    looped = run()
+    monkeypatch.setattr(_fft, "_ROW_FRAMES", 0)
+    whole = run()
+    for a, b in zip(looped, whole):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * np.abs(b).max())
