@@ -138,8 +138,8 @@ def griffin_lim(
         rebuilt = stft(y, pad_mode="constant", **kw)
         return _unit_or_zero(rebuilt - beta * prev), rebuilt, y
 
-    # n_iter + 1 passes, the last one's signal returned: one iSTFT in the program, not two (a
-    # third less to compile), for one unused STFT at run time
+    # n_iter + 1 passes, the last one's signal returned: one iSTFT in the program, not two (less
+    # to compile), for one unused STFT at run time
     y0 = jax.eval_shape(lambda a: istft(mag * a, length=length, **kw), angles)
     _, _, y = jax.lax.fori_loop(0, n_iter + 1, body, (angles, jnp.zeros(magnitude.shape, cdt), jnp.zeros(y0.shape, y0.dtype)))
     return y
