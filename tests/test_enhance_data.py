@@ -234,3 +234,68 @@ def test_shipped_corpus_splits_are_honest_and_files_match_the_manifest():
         assert sr == 16000 and x.shape[1] == 1, (path, sr, x.shape)
         assert abs(x.shape[0] / sr - c["seconds"]) <= 0.010, (path, x.shape[0] / sr, c["seconds"])
         assert np.all(np.isfinite(x)) and np.abs(x).max() > 0.1, path  # peak -12..-1 dBFS
+
+
+# ---------------------------------------------------------------- the shipped real-speech corpus
+
+
+def _real_manifest():
+    with open(os.path.join(ip.REAL_DIR, "manifest.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def test_real_corpus_splits_share_no_speaker_and_babble_is_a_disjoint_pool():
+    """Each speaker is in exactly one split (manifest and directory layout agree); no babble
+    speaker is a target in train or unseen; unseen speakers never train; one voice recorded in two
+    languages (Allison Smith: en and es) is one speaker."""
+    manifest = _real_manifest()
+    clips = manifest["clips"]
+    speakers = {s: {c["speaker"] for c in clips if c["split"] == s} for s in ip.REAL_SPLITS}
+    assert all(speakers.values()) and sum(len([c for c in clips if c["split"] == s]) for s in ip.REAL_SPLITS) == len(clips)
+    for a in ip.REAL_SPLITS:
+        for b in ip.REAL_SPLITS:
+            if a < b:
+                assert not speakers[a] & speakers[b], (a, b, speakers[a] & speakers[b])
+    for c in clips:  # the file lives in {split}/{speaker}/
+        assert c["file"].split("/")[:2] == [c["split"], c["speaker"]], c["file"]
+    assert {s: set(v) for s, v in manifest["splits"].items()} == speakers
+    assert {c["language"] for c in clips if c["speaker"] == "allison"} == {"en", "es"}
+    assert len(speakers["train"]) >= 15 and len(speakers["unseen"]) >= 5 and len(speakers["babble"]) >= 5
+
+    for split in ip.REAL_SPLITS:
+        got = ip.real_speech(split)
+        assert [g["path"] for g in got] == [os.path.join(ip.REAL_DIR, c["file"]) for c in clips if c["split"] == split]
+        assert all(g["speaker"] in speakers[split] for g in got)
+    with pytest.raises(ValueError, match="unseen"):
+        ip.real_speech("heldout")
+    assert ip.real_music() and all(os.path.isfile(p) for p in ip.real_music())
+
+
+def test_real_corpus_files_match_the_manifest_with_licences_and_honest_bandwidths():
+    """Every recording is a 16 kHz mono FLAC of the stated length at -1 dBFS peak; every licence is
+    named and every package's copyright file ships; a recording's power above its stated band
+    (``bandwidth_hz`` + 400 Hz) is at least 25 dB below its total power; the corpus fits in 42 MB."""
+    import scipy.signal
+
+    manifest = _real_manifest()
+    assert manifest["sample_rate"] == 16000
+    for p in manifest["packages"]:
+        assert os.path.isfile(os.path.join(ip.REAL_DIR, "licences", f"{p}.copyright")), p
+    for c in manifest["clips"] + manifest["noise"]:
+        assert c["license"] in manifest["licenses"], c
+        assert c["package"] in manifest["packages"], c
+    narrow = 0
+    for c in manifest["clips"]:
+        x, sr = sf.read(os.path.join(ip.REAL_DIR, c["file"]), dtype="float64", always_2d=True)
+        assert sr == 16000 and x.shape[1] == 1, c["file"]
+        x = x[:, 0]
+        assert abs(len(x) / sr - c["seconds"]) <= 0.001 and 0.25 <= c["seconds"] <= 20.0, c["file"]
+        assert np.all(np.isfinite(x)) and abs(20 * np.log10(np.abs(x).max()) + 1.0) < 0.1, c["file"]
+        if c["bandwidth_hz"] < 7000:
+            f, p = scipy.signal.welch(x, sr, nperseg=512)
+            above = p[f > c["bandwidth_hz"] + 400].sum() / p.sum()
+            assert above < 10 ** -2.5, (c["file"], 10 * np.log10(above))
+            narrow += 1
+    assert narrow > 100
+    size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(ip.REAL_DIR) for f in fs)
+    assert size < 42e6, size

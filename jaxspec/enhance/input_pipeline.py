@@ -37,6 +37,8 @@ import soundfile as sf
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 DATA_DIR = os.path.join(os.path.dirname(__file__), "data", "speech")
+REAL_DIR = os.path.join(os.path.dirname(__file__), "data", "real")
+REAL_SPLITS = ("train", "unseen", "babble")
 
 
 class BadAudioFile(OSError):
@@ -294,6 +296,38 @@ def shipped_speech(split: str = "train", data_dir: str = DATA_DIR) -> list[str]:
     with open(os.path.join(data_dir, "manifest.json"), encoding="utf-8") as f:
         manifest = json.load(f)
     return [os.path.join(data_dir, c["file"]) for c in manifest["clips"] if c["split"] == split]
+
+
+def real_speech(split: str = "train", data_dir: str = REAL_DIR) -> list[dict]:
+    """The shipped real-speech recordings of one split: their ``manifest.json`` entries, each with
+    ``"path"`` (absolute) added.
+
+    ``split``: ``"train"``; ``"unseen"`` (speakers never in train: evaluation only); or
+    ``"babble"`` (a third, disjoint pool of speakers, only for babble noise). Every entry names its
+    ``speaker``, ``language``, ``package``, ``license`` and ``bandwidth_hz`` (the band the
+    recording has: 4000 for telephone-band sources). ``scripts/make_real_corpus.py`` documents
+    the sources and how the corpus is made.
+    """
+    if split not in REAL_SPLITS:
+        raise ValueError(f"real_speech: split must be one of {REAL_SPLITS}, got {split!r}")
+    manifest = _real_manifest(os.path.abspath(data_dir))
+    return [dict(c, path=os.path.join(data_dir, c["file"])) for c in manifest["clips"] if c["split"] == split]
+
+
+def real_music(data_dir: str = REAL_DIR) -> list[str]:
+    """Paths of the shipped real music excerpts (an evaluation noise family; never trained on)."""
+    manifest = _real_manifest(os.path.abspath(data_dir))
+    return [os.path.join(data_dir, n["file"]) for n in manifest["noise"] if n["family"] == "music"]
+
+
+@functools.lru_cache(maxsize=4)
+def _real_manifest(data_dir: str) -> dict:
+    path = os.path.join(data_dir, "manifest.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as e:
+        raise OSError(f"cannot read the real-speech manifest {path!r}: {e.strerror or e}") from None
 
 
 def rows_for_process(batch_size: int, process_index: int, process_count: int) -> range:
