@@ -161,7 +161,7 @@ def _demo(args: argparse.Namespace) -> int:
     cfg = _load_config(args.config, steps=args.steps)
     out = args.out
     os.makedirs(out, exist_ok=True)
-    what = {"dnn": "a frame-wise DNN", "gru": "a causal GRU", "unet": "a U-Net"}[cfg.model]
+    what = {"dnn": "a frame-wise DNN", "gru": "a causal GRU", "unet": "a U-Net", "band": "a causal band / deep-filter"}[cfg.model]
     print(f"jaxspec demo: training {what} mask estimator ({cfg.task}) for {cfg.steps} steps, then evaluating on "
           f"the held-out set (output in {out}/)")
     res = train.run(cfg, out, resume=False)

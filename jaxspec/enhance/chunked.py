@@ -212,10 +212,10 @@ def _stft_params(cfg: TrainConfig) -> dict:
     return dict(n_fft=cfg.n_fft, hop_length=cfg.hop_length)
 
 
-def _high_band_gain(out: jax.Array, cfg: TrainConfig) -> jax.Array:
+def _high_band_gain(out: jax.Array, cfg: TrainConfig, Y: jax.Array | None = None) -> jax.Array:
     from .evaluate import HIGH_BAND_FROM, _mask_magnitude
     lo = int(HIGH_BAND_FROM * (cfg.n_fft // 2))
-    return jnp.mean(_mask_magnitude(out, cfg)[..., lo:, :], axis=-2)
+    return jnp.mean(_mask_magnitude(out, cfg, Y)[..., lo:, :], axis=-2)
 
 
 @functools.lru_cache(maxsize=16)
@@ -347,13 +347,13 @@ def _chunk_fn(cfg: TrainConfig, length: int):
         Y = js.stft(v, **p)
         t = jnp.arange(Y.shape[-1]) * cfg.hop_length
         valid = t <= real  # the frames of the real signal (a whole file of `real` samples has 1 + real // hop)
-        if cfg.feature_norm == "fixed":
+        if cfg.feature_norm in ("fixed", "running"):  # per-frame or causal: no file statistics
             x = features(Y, cfg)
         else:
             x = _masked_features(Y, cfg, valid)
         out = m(x)
         e = js.istft(mask_to_estimate(Y, out, cfg), **p, length=length)
-        return e, _high_band_gain(out, cfg)
+        return e, _high_band_gain(out, cfg, Y)
 
     return nnx.jit(fwd)
 

@@ -22,9 +22,9 @@ from .noise import TRAIN_KINDS  # the default training families (the others are 
 
 TARGETS = ("irm", "psm", "ibm", "cirm")
 LOSSES = ("mask", "sa", "sisdr")
-MODELS = ("dnn", "gru", "unet")
+MODELS = ("dnn", "gru", "unet", "band")
 TASKS = ("denoise", "dereverb", "denoise+dereverb")
-FEATURE_NORMS = ("utterance", "frequency", "fixed")
+FEATURE_NORMS = ("utterance", "frequency", "fixed", "running")
 SNR_RANGE = (-50.0, 60.0)  # dB: beyond this a mixture is all noise or all speech in float32
 MAX_LR = 1.0
 # fields that change how a run is carried out but not what it computes: a resumed run may change them
@@ -63,10 +63,16 @@ class TrainConfig:
     utterance (``feature_norm="utterance"``), per frequency over the utterance (``"frequency"``),
     or with fixed statistics measured on training mixtures before the first step and stored with
     the model (``"fixed"``: a frame's features then depend on that frame alone, not on the file's
-    length or silence); spliced with ``context`` frames on each side for the DNN, ``context`` past
+    length or silence), or, for the band model only and required by it, the model's own causal
+    running normalisation (``"running"``: a frame's features depend on the past only and not on
+    the input's level); spliced with ``context`` frames on each side for the DNN, ``context`` past
     frames for the GRU (the U-Net takes no splicing). Model ``model`` (``"dnn"``: ``layers`` dense
     layers of ``hidden`` units; ``"gru"``: a causal GRU of ``layers`` layers of ``hidden`` units;
-    ``"unet"``: a 2-D U-Net with ``unet_channels``). Target ``target`` (irm/psm/ibm/cirm), loss ``loss`` (``"mask"``: MSE to the
+    ``"unet"``: a 2-D U-Net with ``unet_channels``; ``"band"``: the causal ERB-band / deep-filter
+    model :class:`~jaxspec.enhance.models.BandDeepFilter` with ``layers`` grouped GRU layers of
+    ``hidden`` units, which takes the STFT itself and returns the enhanced STFT: it needs
+    ``feature_norm="running"`` and a loss on the estimate, ``"sa"`` (compressed magnitude and
+    compressed complex terms) or ``"sisdr"``; its ``target`` is not used). Target ``target`` (irm/psm/ibm/cirm), loss ``loss`` (``"mask"``: MSE to the
     target mask; ``"sa"``: signal approximation on compressed magnitudes; ``"sisdr"``: negative
     SI-SDR of the iSTFT).
     Optimiser: AdamW, peak ``lr`` after a linear warm-up of ``warmup_steps``, cosine decay to
@@ -190,6 +196,12 @@ class TrainConfig:
                               ("model", MODELS), ("task", TASKS)):
             if getattr(self, name) not in allowed:
                 bad(name, f"one of {allowed}")
+        if (self.model == "band") != (self.feature_norm == "running"):
+            raise ValueError("TrainConfig: model='band' goes with feature_norm='running' (its own causal running "
+                             f"normalisation) and only with it, got model={self.model!r}, "
+                             f"feature_norm={self.feature_norm!r}")
+        if self.model == "band" and self.loss == "mask":
+            bad("loss", "'sa' or 'sisdr' for model='band' (it returns the enhanced STFT, not a mask)")
         ch = self.unet_channels
         if isinstance(ch, str) or not isinstance(ch, (list, tuple)) or len(ch) < 2 or not all(
                 isinstance(c, numbers.Integral) and not isinstance(c, bool) and 1 <= c <= 1024 for c in ch):

@@ -193,8 +193,12 @@ def _bucket(n: int, cfg: TrainConfig) -> int:
     return step * (1 << max(0, (k - 1).bit_length()))  # step x the next power of two >= k
 
 
-def _mask_magnitude(out: jax.Array, cfg: TrainConfig) -> jax.Array:
-    """The model output as a real gain per bin ``(..., freq, frames)`` (``|M|`` for the cIRM)."""
+def _mask_magnitude(out: jax.Array, cfg: TrainConfig, Y: jax.Array | None = None) -> jax.Array:
+    """The model output as a real gain per bin ``(..., freq, frames)`` (``|M|`` for the cIRM; for
+    the band model, which returns the estimate, ``|out| / |Y|`` clipped to [0, 1])."""
+    if cfg.model == "band":
+        mag = js.magnitude(Y)
+        return jnp.clip(jnp.where(mag > 0, js.magnitude(out) / jnp.where(mag > 0, mag, 1.0), 0.0), 0.0, 1.0)
     if cfg.target != "cirm":
         return out
     return js.magnitude(mask_to_estimate(jnp.ones(out.shape[:-3] + out.shape[-2:], jnp.complex64), out, cfg))
@@ -251,7 +255,7 @@ def _enhance_fn(cfg: TrainConfig, griffin_lim: int):
     def fwd(m, v):
         Y = js.stft(v, n_fft=cfg.n_fft, hop_length=cfg.hop_length)
         out = m(features(Y, cfg))
-        gain = jnp.mean(_mask_magnitude(out, cfg)[..., lo:, :], axis=-2)
+        gain = jnp.mean(_mask_magnitude(out, cfg, Y)[..., lo:, :], axis=-2)
         if griffin_lim:
             mag = js.magnitude(mask_to_estimate(Y, out, cfg))
             e = js.griffin_lim(mag, n_iter=griffin_lim, n_fft=cfg.n_fft, hop_length=cfg.hop_length,

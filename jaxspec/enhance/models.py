@@ -5,7 +5,9 @@ log-magnitude frames in, one mask frame out. ``MaskGRU`` is a small causal recur
 estimator (a GRU over frames): each output frame depends on the current and past frames only, so
 a file's result does not change with what follows it (trailing silence, a longer recording).
 ``MaskUNet`` is a small 2-D U-Net over the whole (freq, frames) plane, for dereverberation, where
-a mask needs a long stretch of time. :func:`make_model` builds the model a
+a mask needs a long stretch of time. ``BandDeepFilter`` is a small causal model of the GTCRN /
+DeepFilterNet family (ERB band gains and a deep filter on the low bins, from
+:mod:`jaxspec.bands`) that takes the STFT and returns the enhanced STFT. :func:`make_model` builds the model a
 :class:`~jaxspec.enhance.config.TrainConfig` names.
 
 With ``feature_norm="fixed"`` a model starts with a :class:`FeatureNorm`: per-feature mean and
@@ -184,7 +186,8 @@ def n_features(cfg) -> int:
 def make_model(cfg, *, rngs: nnx.Rngs) -> nnx.Module:
     """The model ``cfg`` (a :class:`~jaxspec.enhance.config.TrainConfig`) names, freshly initialised:
     ``"dnn"`` (:class:`MaskDNN`), ``"gru"`` (:class:`MaskGRU`, ``hidden`` units, ``layers``
-    layers) or ``"unet"`` (:class:`MaskUNet`, ``unet_channels``)."""
+    layers), ``"unet"`` (:class:`MaskUNet`, ``unet_channels``) or ``"band"`` (:class:`BandDeepFilter`,
+    ``hidden`` units in ``layers`` grouped GRU layers)."""
     head = "cirm" if cfg.target == "cirm" else "sigmoid"
     norm = cfg.feature_norm == "fixed"
     if cfg.model == "dnn":
@@ -195,6 +198,9 @@ def make_model(cfg, *, rngs: nnx.Rngs) -> nnx.Module:
                        norm=norm, rngs=rngs)
     if cfg.model == "unet":
         return MaskUNet(cfg.n_fft // 2 + 1, channels=cfg.unet_channels, head=head, norm=norm, rngs=rngs)
+    if cfg.model == "band":
+        return BandDeepFilter(sr=cfg.sr, n_fft=cfg.n_fft, hop_length=cfg.hop_length, hidden=cfg.hidden,
+                              layers=cfg.layers, rngs=rngs)
     raise ValueError(f"make_model: unknown model {cfg.model!r}")
 
 
@@ -261,3 +267,143 @@ class MaskUNet(nnx.Module):
         if self.head == "sigmoid":
             return jax.nn.sigmoid(y[..., 0])
         return CIRM_K * jnp.tanh(jnp.moveaxis(y, -1, -3))  # (..., 2, F, T)
+
+
+class BandDeepFilter(nnx.Module):
+    """A small causal band model of the GTCRN / DeepFilterNet family on the complex STFT.
+
+    Per frame: ERB band powers in dB (``jaxspec.bands.band_power``) and, for the lowest ``df_bins``
+    bins, log magnitude and unit phase, each normalised by a causal running mean over frames
+    (``jaxspec.bands.erb_norm`` of the dB values, time constant ``tau`` seconds) whose state
+    starts at the first frame, so a frame's features depend on the past only and not on the
+    input's level: scaling the input scales the output and leaves the gains unchanged.
+    Convolutions along frequency (over bands, and over the low bins with stride 2) encode each
+    frame; ``layers`` grouped GRUs (``groups`` GRUs of ``hidden // groups`` units each, the
+    groups shuffled between layers, residual) run forward over frames; two heads give ERB band
+    gains in (0, 1) (``jaxspec.bands.expand_band_gains``, triangular) for the whole spectrum and
+    complex deep-filter coefficients of ``df_order`` past-and-current frames for the low bins
+    (``jaxspec.bands.deep_filter``), the latter as a correction around the band gain (an
+    untrained filter is the band gain).
+
+    Args:
+      sr, n_fft: the STFT's rate and size (``freq = n_fft // 2 + 1``).
+      hop_length: the STFT hop (for the normalisation's time constant).
+      n_bands: ERB bands (``jaxspec.bands.erb_widths``).
+      df_bins: low bins filtered by the deep filter (even, at most ``freq``).
+      df_order: deep-filter taps (frames), causal.
+      hidden, groups, layers, channels: GRU width, groups per GRU layer, GRU layers, conv channels.
+      tau: time constant of the running normalisation in seconds.
+      rngs: ``nnx.Rngs``.
+
+    Call:
+      ``model(Y)`` with the complex STFT ``Y`` ``(..., freq, frames)`` returns the enhanced STFT of
+      the same shape. ``model.step(Y_block, carry)`` runs a block of frames from a state
+      (:meth:`initial_carry`): blocks one after another equal one call (the model is causal).
+    """
+
+    def __init__(self, *, sr: int, n_fft: int, hop_length: int, n_bands: int = 32, df_bins: int = 64,
+                 df_order: int = 3, hidden: int = 128, groups: int = 2, layers: int = 2, channels: int = 16,
+                 tau: float = 1.0, rngs: nnx.Rngs):
+        from jaxspec import bands
+
+        freq = n_fft // 2 + 1
+        for name, v, ok in (("df_bins", df_bins, 4 <= df_bins <= freq and df_bins % 4 == 0),
+                            ("df_order", df_order, df_order >= 1), ("layers", layers, layers >= 1),
+                            ("groups", groups, groups >= 1 and hidden % groups == 0),
+                            ("channels", channels, channels >= 1), ("tau", tau, tau > 0)):
+            if not ok:
+                raise ValueError(f"BandDeepFilter: bad {name}={v!r} (df_bins a multiple of 4 in [4, freq], "
+                                 f"df_order/layers/channels >= 1, hidden divisible by groups, tau > 0)")
+        self.widths = tuple(int(w) for w in bands.erb_widths(sr=sr, n_fft=n_fft, n_bands=n_bands))
+        self.n_freq, self.df_bins, self.df_order, self.hidden, self.groups = freq, df_bins, df_order, hidden, groups
+        self.alpha = float(bands.norm_alpha(sr=sr, hop_length=hop_length, tau=tau))
+        nb = len(self.widths)
+        self.erb_conv1 = nnx.Conv(1, channels, (3,), rngs=rngs)
+        self.erb_conv2 = nnx.Conv(channels, channels, (3,), strides=(2,), rngs=rngs)
+        self.df_conv1 = nnx.Conv(3, channels, (5,), strides=(2,), rngs=rngs)
+        self.df_conv2 = nnx.Conv(channels, channels, (3,), strides=(2,), rngs=rngs)
+        n_enc = channels * (-(-nb // 2) + df_bins // 4)
+        self.inp = nnx.Linear(n_enc, hidden, rngs=rngs)
+        self.inp_norm = nnx.LayerNorm(hidden, rngs=rngs)
+        g = hidden // groups
+        self.rnns = nnx.List([nnx.List([nnx.RNN(nnx.GRUCell(g, g, rngs=rngs), rngs=False) for _ in range(groups)])
+                              for _ in range(layers)])
+        self.gain_head = nnx.Linear(hidden, nb, rngs=rngs)
+        self.df_head = nnx.Linear(hidden, 2 * df_order * df_bins,
+                                  kernel_init=nnx.initializers.normal(1e-3), rngs=rngs)
+
+    def initial_carry(self, batch_shape: tuple = ()) -> dict:
+        """The state before the first frame (arrays only): running means, GRU states, the past
+        ``df_order - 1`` low-band frames and whether any frame was seen."""
+        b = tuple(batch_shape)
+        return {"erb": jnp.zeros(b + (len(self.widths),), jnp.float32),
+                "df": jnp.zeros(b + (self.df_bins,), jnp.float32),
+                "gru": jnp.zeros(b + (len(self.rnns), self.hidden), jnp.float32),
+                "past": jnp.zeros(b + (self.df_bins, self.df_order - 1), jnp.complex64),
+                "started": jnp.zeros(b, jnp.bool_)}
+
+    def __call__(self, Y: jax.Array) -> jax.Array:
+        return self.step(Y, self.initial_carry(Y.shape[:-2]))[0]
+
+    def _norm(self, x_db: jax.Array, state: jax.Array, started: jax.Array):
+        from jaxspec import bands
+
+        s0 = jnp.where(started[..., None], state, x_db[..., 0])  # the first frame starts the mean
+        return bands.erb_norm(x_db, alpha=self.alpha, state=s0)
+
+    def step(self, Y: jax.Array, carry: dict) -> tuple[jax.Array, dict]:
+        """Enhance a block of frames ``Y`` ``(..., freq, frames)`` from ``carry``: ``(out, carry)``."""
+        import jaxspec as js
+        from jaxspec import _numerics, bands
+
+        if Y.ndim < 2 or Y.shape[-2] != self.n_freq:
+            raise ValueError(f"BandDeepFilter: Y must be (..., {self.n_freq}, frames), got {Y.shape}")
+        Y = Y.astype(jnp.complex64)
+        batch, T = Y.shape[:-2], Y.shape[-1]
+        started = carry["started"]
+        E = bands.band_power(Y, widths=self.widths, db=True)
+        erb, erb_s = self._norm(E, carry["erb"], started)
+        low = Y[..., : self.df_bins, :]
+        mag_db = js.power_to_db(js.power(low), amin=1e-10, top_db=None)
+        mag, df_s = self._norm(mag_db, carry["df"], started)
+        unit = _numerics.safe_unit(low)
+        # (n, frames, rows, channels) for the convolutions along frequency
+        n = -1
+        e = jnp.swapaxes(erb, -1, -2).reshape((n, T, len(self.widths), 1))
+        d = jnp.stack([mag, unit.real, unit.imag], axis=-1)  # (..., bins, frames, 3)
+        d = jnp.swapaxes(d, -2, -3).reshape((n, T, self.df_bins, 3))
+        e = jax.nn.relu(self.erb_conv2(jax.nn.relu(self.erb_conv1(e))))
+        d = jax.nn.relu(self.df_conv2(jax.nn.relu(self.df_conv1(d))))
+        x = jnp.concatenate([e.reshape(e.shape[:2] + (-1,)), d.reshape(d.shape[:2] + (-1,))], axis=-1)
+        x = jax.nn.relu(self.inp_norm(self.inp(x)))  # (n, frames, hidden)
+        h = carry["gru"].reshape((-1,) + carry["gru"].shape[-2:])
+        g = self.hidden // self.groups
+        new = []
+        for i, group in enumerate(self.rnns):
+            parts, states = [], []
+            for j, rnn in enumerate(group):
+                c, y = rnn(x[..., j * g:(j + 1) * g], initial_carry=h[:, i, j * g:(j + 1) * g], return_carry=True)
+                parts.append(y)
+                states.append(c)
+            y = jnp.concatenate(parts, axis=-1)
+            if self.groups > 1:  # shuffle: every group of the next layer sees every group of this one
+                y = y.reshape(y.shape[:-1] + (self.groups, g)).swapaxes(-1, -2).reshape(y.shape)
+            x = x + y
+            new.append(jnp.concatenate(states, axis=-1))
+        gains = jax.nn.sigmoid(self.gain_head(x))  # (n, frames, bands)
+        coefs = jnp.tanh(self.df_head(x)).reshape(x.shape[:2] + (2, self.df_order, self.df_bins))
+        gains = jnp.swapaxes(gains, -1, -2).reshape(batch + (len(self.widths), T))
+        coefs = jnp.moveaxis(coefs, 1, -1).reshape(batch + (2, self.df_order, self.df_bins, T))
+        mask = bands.expand_band_gains(gains, widths=self.widths, shape="triangular")
+        coefs = jax.lax.complex(coefs[..., 0, :, :, :], coefs[..., 1, :, :, :])
+        coefs = coefs.at[..., -1, :, :].add(mask[..., : self.df_bins, :].astype(coefs.dtype))  # around the gain
+        # deep filter over the past frames kept in the carry followed by this block
+        P = self.df_order - 1
+        full = jnp.concatenate([carry["past"], low], axis=-1)
+        pad_coefs = jnp.concatenate([jnp.zeros(batch + (self.df_order, self.df_bins, P), coefs.dtype), coefs], -1)
+        filtered = bands.deep_filter(full, pad_coefs, order=self.df_order, lookahead=0)[..., P:]
+        out = jnp.concatenate([filtered, (mask * Y)[..., self.df_bins:, :]], axis=-2)
+        past = full[..., full.shape[-1] - P:] if P else carry["past"]
+        carry = {"erb": erb_s, "df": df_s, "gru": jnp.stack(new, axis=1).reshape(carry["gru"].shape),
+                 "past": past, "started": jnp.ones_like(started)}
+        return out, carry

@@ -78,6 +78,8 @@ def features(Y: jax.Array, cfg: TrainConfig) -> jax.Array:
     Returns:
       ``(..., n_features(cfg), frames)`` float32 (``(..., freq, frames)`` for the U-Net).
     """
+    if cfg.model == "band":  # the band model normalises the STFT itself
+        return Y
     x = jnp.log(js.power(Y) + LOG_EPS)
     if cfg.feature_norm != "fixed":
         x = js.normalize(x, axis=(-2, -1) if cfg.feature_norm == "utterance" else -1)
@@ -87,7 +89,10 @@ def features(Y: jax.Array, cfg: TrainConfig) -> jax.Array:
 
 
 def mask_to_estimate(Y: jax.Array, out: jax.Array, cfg: TrainConfig) -> jax.Array:
-    """Apply the model's output to the mixture STFT: real masks multiply, the cIRM is decompressed."""
+    """Apply the model's output to the mixture STFT: real masks multiply, the cIRM is decompressed;
+    the band model's output is the estimate itself."""
+    if cfg.model == "band":
+        return out
     if cfg.target == "cirm":
         M = js.masks.cirm_decompress(jax.lax.complex(out[..., 0, :, :], out[..., 1, :, :]), K=CIRM_K, C=CIRM_C)
         return js.masks.apply_mask(Y, M)
@@ -122,6 +127,10 @@ def loss_from_stfts(model, Y: jax.Array, S: jax.Array, cfg: TrainConfig, length:
         return jnp.mean((out - target_mask(S, Y - S, cfg)) ** 2)
     S_hat = mask_to_estimate(Y, out, cfg)
     if cfg.loss == "sa":
+        if cfg.model == "band":  # compressed complex and compressed magnitude terms
+            d = js.compress(S_hat, power=SA_POWER) - js.compress(S, power=SA_POWER)
+            m = js.compress(js.magnitude(S_hat), power=SA_POWER) - js.compress(js.magnitude(S), power=SA_POWER)
+            return jnp.mean(d.real ** 2 + d.imag ** 2) + jnp.mean(m * m)
         if cfg.target == "cirm":  # complex mask: compare compressed complex spectra
             d = js.compress(S_hat, power=SA_POWER) - js.compress(S, power=SA_POWER)
             return jnp.mean(d.real ** 2 + d.imag ** 2)
