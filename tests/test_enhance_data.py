@@ -299,3 +299,69 @@ def test_real_corpus_files_match_the_manifest_with_licences_and_honest_bandwidth
     assert narrow > 100
     size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(ip.REAL_DIR) for f in fs)
     assert size < 42e6, size
+
+
+def _pulses(tmp_path, lengths, sr=16000):
+    """Files of constant non-zero samples (1 + index) of the given lengths, so a sequence shows
+    which file lies where."""
+    files = []
+    for i, n in enumerate(lengths):
+        path = str(tmp_path / f"u{i}.wav")
+        sf.write(path, np.full(n, 0.01 * (i + 1), np.float32), sr, subtype="FLOAT")
+        files.append(path)
+    return ip.scan(files, log=lambda s: None)[0]
+
+
+def test_utterances_lay_whole_files_with_pauses_and_report_the_narrowest_band(tmp_path):
+    sr = 16000
+    files = _pulses(tmp_path, [3000, 5000, 8000])
+    c = ip.Corpus(files, sr=sr, bands=[4000, 7000, 8000])
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        x, band = c.utterances(rng, 4 * sr, (0.2, 0.5))
+        on = x != 0
+        edges = np.flatnonzero(np.diff(on.astype(int)))
+        runs = np.split(np.arange(len(x)), edges + 1)
+        speech = [r for r in runs if on[r[0]]]
+        pauses = [r for r in runs if not on[r[0]]]
+        assert len(speech) >= 2
+        for r in speech:  # a whole file, unless the segment's end cuts it
+            level = int(round(x[r[0]] / 0.01)) - 1
+            assert np.all(x[r] == x[r[0]])
+            assert len(r) == [3000, 5000, 8000][level] or r[-1] == len(x) - 1
+        inner = pauses[1:] if not on[0] else pauses
+        inner = [p for p in inner if p[-1] != len(x) - 1]  # a pause at the very end may be cut
+        assert all(0.2 * sr - 1 <= len(p) <= 0.5 * sr + 1 for p in inner)
+        levels = {int(round(x[r[0]] / 0.01)) - 1 for r in speech}
+        assert band == min([4000, 7000, 8000][i] for i in levels)
+    # the same generator state gives the same segment; draw() is the same path
+    a = c.draw(np.random.default_rng(9), sr, pause_range=(0.1, 0.3))
+    b = c.utterances(np.random.default_rng(9), sr, (0.1, 0.3))
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[1] == b[1]
+    with pytest.raises(ValueError, match="bands"):
+        ip.Corpus(files, sr=sr, bands=[4000])
+
+
+def test_band_limited_speech_gets_noise_in_its_band_only(tmp_path):
+    sr = 16000
+    speech = ip.Corpus(_pulses(tmp_path, [sr]), sr=sr, bands=[4000])
+    wide = ip.Corpus(_pulses(tmp_path, [sr]), sr=sr)
+    noise = ip.ArrayCorpus(np.random.default_rng(0).standard_normal((2, 2 * sr)).astype(np.float32), sr=sr)
+    for sp, narrow in ((speech, True), (wide, False)):
+        b = ip.StepBatches(seed=0, segment=sr, rows=range(3), speech=sp, noise=noise, pause_range=(0.1, 0.3))(0)
+        P = np.abs(np.fft.rfft(b["noise"], axis=-1)) ** 2
+        f = np.fft.rfftfreq(sr, 1 / sr)
+        above = P[:, f > 4400].sum(-1) / P[:, f < 4000].sum(-1)
+        assert np.all(above < 1e-6) if narrow else np.all(above > 0.5)
+    with pytest.raises(TypeError, match="pause_range"):
+        ip.StepBatches(seed=0, segment=sr, rows=range(1), speech=noise, noise=noise, pause_range=(0.1, 0.2))
+
+
+@pytest.mark.parametrize("field,value,err", [("pause_range", (0.5, 0.2), ValueError), ("pause_range", (0.1, 9.0), ValueError),
+                                             ("pause_range", "0.2", TypeError), ("clean_share", 1.0, ValueError),
+                                             ("clean_share", -0.1, ValueError), ("corpus", "librispeech", ValueError)])
+def test_segment_options_are_validated(field, value, err):
+    with pytest.raises(err, match=field):
+        TrainConfig(segment_seconds=4.0, **{field: value})
+

@@ -85,6 +85,20 @@ def test_reverberant_step_targets_the_early_reflections():
     assert float(jnp.max(jnp.abs(y3 - y1))) > 0.01
 
 
+def test_clean_share_rows_are_clean_and_the_level_drift_survives_the_snr():
+    clean, noise = _raw(TINY, n=8)
+    cfg = TINY.replace(clean_share=0.5, augment=True)
+    target, interference, mixture = train.make_mixtures(jax.random.key(3), clean, noise, cfg)
+    quiet = np.asarray(jnp.max(jnp.abs(interference), axis=-1)) < 1e-6
+    assert 1 <= quiet.sum() <= 7  # Bernoulli(0.5) over 8 rows, for this key
+    np.testing.assert_allclose(mixture[quiet], target[quiet], atol=1e-6)
+    g = np.asarray(train.gain_drift(jax.random.key(0), (3, 4 * 16000), 16000))
+    db = 20 * np.log10(g)
+    assert np.all(np.abs(db) <= train.GAIN_DRIFT_DB + 1e-4)
+    assert np.ptp(db, axis=-1).min() > 1.0  # it moves within a segment ...
+    assert np.abs(np.diff(db, axis=-1)).max() < 2 * train.GAIN_DRIFT_DB / 16000 + 1e-4  # ... smoothly
+
+
 def test_a_non_finite_batch_is_skipped_and_leaves_the_model_unchanged():
     cfg = TINY
     model = train.make_model(cfg, rngs=nnx.Rngs(0))

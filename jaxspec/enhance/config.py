@@ -25,6 +25,7 @@ LOSSES = ("mask", "sa", "sisdr")
 MODELS = ("dnn", "gru", "unet", "band")
 TASKS = ("denoise", "dereverb", "denoise+dereverb")
 FEATURE_NORMS = ("utterance", "frequency", "fixed", "running")
+CORPORA = ("synthetic", "real")
 SNR_RANGE = (-50.0, 60.0)  # dB: beyond this a mixture is all noise or all speech in float32
 MAX_LR = 1.0
 # fields that change how a run is carried out but not what it computes: a resumed run may change them
@@ -36,16 +37,22 @@ class TrainConfig:
     """Everything that defines a training run (and hence a checkpoint).
 
     Data: speech from ``speech`` and noise from ``noise`` (each a directory searched recursively
-    for .wav/.flac/.ogg, or a text file listing paths; ``None``: the shipped corpus's training
-    split, and noise generated from a key with the kinds ``noise_kinds``, ``noise_clips`` clips of
-    ``noise_seconds``), optionally room impulse responses from ``rir`` (files, at most
+    for .wav/.flac/.ogg, or a text file listing paths; ``None``: the training split of the shipped
+    corpus ``corpus`` (``"synthetic"``: the espeak-ng/flite/festival corpus, whose babble is made
+    of the training voices; ``"real"``: the recorded human speakers of ``data/real``, whose babble
+    comes from its disjoint babble pool, and whose telephone-band recordings get noise limited to
+    the same band), and noise generated from a key with the kinds ``noise_kinds``, ``noise_clips``
+    clips of ``noise_seconds``), optionally room impulse responses from ``rir`` (files, at most
     ``rir_seconds`` of each is used). Every example is a random crop of ``segment_seconds`` at
-    ``sr`` Hz, read lazily from its file (see :mod:`jaxspec.enhance.input_pipeline`) by ``threads``
+    ``sr`` Hz, or, with ``pause_range`` ``[low, high]`` seconds, whole utterances one after another
+    with pauses uniform in that range between them, after a leading noise-only stretch (what a
+    model must see to track the noise floor), read lazily from its file (see :mod:`jaxspec.enhance.input_pipeline`) by ``threads``
     threads in ``workers`` worker processes (0: in the training process). ``skip_bad_files`` skips
     unreadable, empty or non-finite files (counted in the log) instead of stopping with an error.
     On the device: one SNR per example from Uniform(``snr_low``, ``snr_high``) dB; with ``rir``
     the speech is reverberated and the target is its early part (``jaxspec.early_rir``); with
-    ``augment`` speech gets a random gain (±6 dB) and noise a random smooth EQ (±6 dB); with
+    ``augment`` speech gets a random gain that drifts within ±6 dB over the segment and noise a
+    random smooth EQ (±6 dB); ``clean_share`` of the examples get no noise at all; with
     ``speaker_augment`` the clean speech gets speed perturbation, pitch shifts and a random EQ
     (:func:`~jaxspec.enhance.train.augment_speaker`); with ``reverb_prob`` > 0 that share of the
     examples is reverberated by a synthetic room (the target is then the reverberant speech:
@@ -107,6 +114,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     clip_norm: float = 1.0
     speech: str | None = None
+    corpus: str = "synthetic"
+    pause_range: tuple | None = None
+    clean_share: float = 0.0
     noise: str | None = None
     rir: str | None = None
     rir_seconds: float = 1.0
@@ -179,6 +189,18 @@ class TrainConfig:
             if getattr(self, lo) > getattr(self, hi):
                 bad(hi, f">= {lo} ({getattr(self, lo)})")
         real("reverb_prob", 0.0, 1.0)
+        real("clean_share", 0.0, 1.0)
+        if self.clean_share >= 1.0:
+            bad("clean_share", ">= 0 and < 1 (the share of examples mixed with no noise)")
+        pr = self.pause_range
+        if pr is not None:
+            if isinstance(pr, str) or not isinstance(pr, (list, tuple)):
+                bad("pause_range", "null or [low, high] in seconds", TypeError)
+            if len(pr) != 2 or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+                                       for v in pr) or not 0.0 <= pr[0] <= pr[1] <= self.segment_seconds:
+                bad("pause_range", f"null or [low, high] in seconds with 0 <= low <= high <= segment_seconds "
+                                   f"({self.segment_seconds:g})")
+            object.__setattr__(self, "pause_range", (float(pr[0]), float(pr[1])))
         lr_ = self.level_range
         if lr_ is not None:
             if isinstance(lr_, str) or not isinstance(lr_, (list, tuple)) or len(lr_) != 2 or not all(
@@ -193,7 +215,7 @@ class TrainConfig:
             if not isinstance(getattr(self, name), bool):
                 bad(name, "true or false", TypeError)
         for name, allowed in (("target", TARGETS), ("loss", LOSSES), ("feature_norm", FEATURE_NORMS),
-                              ("model", MODELS), ("task", TASKS)):
+                              ("model", MODELS), ("task", TASKS), ("corpus", CORPORA)):
             if getattr(self, name) not in allowed:
                 bad(name, f"one of {allowed}")
         if (self.model == "band") != (self.feature_norm == "running"):
@@ -251,6 +273,7 @@ class TrainConfig:
         d["noise_kinds"] = list(self.noise_kinds)
         d["unet_channels"] = list(self.unet_channels)
         d["level_range"] = None if self.level_range is None else list(self.level_range)
+        d["pause_range"] = None if self.pause_range is None else list(self.pause_range)
         return d
 
     @classmethod

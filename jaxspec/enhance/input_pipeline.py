@@ -165,17 +165,34 @@ def _loop(x: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
     return np.tile(x, reps)[offset:offset + n]
 
 
+def band_limit(x: np.ndarray, sr: int, band_hz: float, *, transition_hz: float = 400.0) -> np.ndarray:
+    """``x`` low-passed to ``band_hz`` (a raised-cosine edge ``transition_hz`` wide above it), by
+    one real FFT; unchanged when the band reaches Nyquist."""
+    if band_hz + transition_hz >= sr / 2:
+        return x
+    f = np.fft.rfftfreq(len(x), 1.0 / sr)
+    t = np.clip((f - band_hz) / transition_hz, 0.0, 1.0)
+    return np.fft.irfft(np.fft.rfft(x) * (0.5 + 0.5 * np.cos(np.pi * t)), n=len(x)).astype(np.float32)
+
+
 class Corpus:
     """A source's files, read lazily: random crops of a fixed length at a fixed rate.
 
     Files are drawn with probability proportional to their duration (every second of audio is
     equally likely); a file shorter than the crop is looped from a random offset.
+    :meth:`utterances` instead lays whole files end to end with pauses between them.
+    ``bands``: each file's audio bandwidth in Hz (None: the full band), reported by :meth:`draw`.
     """
 
-    def __init__(self, files: Sequence[AudioFile], *, sr: int, skip_bad: bool = False, what: str = "source"):
+    def __init__(self, files: Sequence[AudioFile], *, sr: int, skip_bad: bool = False, what: str = "source",
+                 bands: Sequence[float] | None = None):
         if not files:
             raise ValueError(f"{what}: no files")
+        if bands is not None and len(bands) != len(files):
+            raise ValueError(f"{what}: bands has {len(bands)} entries for {len(files)} files")
         self.files, self.sr, self.skip_bad, self.what = list(files), int(sr), skip_bad, what
+        self.bands = np.full(len(self.files), sr / 2.0) if bands is None else np.minimum(
+            np.asarray(bands, np.float64), sr / 2.0)
         seconds = np.asarray([f.frames / f.sr for f in self.files])
         self._seconds = seconds.copy()
         self._cdf = np.cumsum(seconds) / seconds.sum()
@@ -215,13 +232,58 @@ class Corpus:
         m = int(round(margin * self.sr / f.sr))
         return np.ascontiguousarray(x[m:m + n], np.float32) if len(x) >= m + n else _loop(x, n)
 
+    def _whole(self, f: AudioFile) -> np.ndarray:
+        try:
+            x = sf.read(f.path, dtype="float32", always_2d=True)[0]
+        except Exception as e:
+            raise BadAudioFile(f"{self.what}: {f.path}: cannot read ({e})") from None
+        if x.shape[0] == 0:
+            raise BadAudioFile(f"{self.what}: {f.path}: the file holds no samples")
+        x = _downmix(x)
+        if not np.isfinite(x.sum()):
+            raise BadAudioFile(f"{self.what}: {f.path}: holds NaN or infinite samples")
+        return np.ascontiguousarray(_resample(x, f.sr, self.sr), np.float32)
+
     def crop(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """A random ``(n,)`` float32 crop at ``self.sr``."""
+        return self.draw(rng, n)[0]
+
+    def draw(self, rng: np.random.Generator, n: int, *, pause_range: tuple[float, float] | None = None
+             ) -> tuple[np.ndarray, float]:
+        """``(audio, band_hz)``: a crop (:meth:`crop`), or with ``pause_range`` a sequence of
+        utterances (:meth:`utterances`), and the narrowest bandwidth of the files it holds."""
+        if pause_range is None:
+            x, i = self._try(rng, lambda f: self._read(f, rng, n))
+            return x, float(self.bands[i])
+        return self.utterances(rng, n, pause_range)
+
+    def utterances(self, rng: np.random.Generator, n: int, pause_range: tuple[float, float]
+                   ) -> tuple[np.ndarray, float]:
+        """``(audio, band_hz)``: ``n`` samples holding whole files one after another, each
+        preceded by silence of Uniform(``pause_range``) seconds (the first by Uniform(0, high), so
+        a segment may open on a long pause); a file longer than the room left is cropped at
+        random. Where the speech is silent the mixture is noise alone."""
+        lo, hi = pause_range
+        out = np.zeros(n, np.float32)
+        band = self.sr / 2.0
+        pos = int(rng.uniform(0.0, hi) * self.sr)
+        while pos < n:
+            room = n - pos
+            x, i = self._try(rng, lambda f: self._whole(f) if f.frames * self.sr < room * f.sr else self._read(f, rng, room))
+            x = x[:room]
+            out[pos:pos + len(x)] = x
+            band = min(band, float(self.bands[i]))
+            pos += len(x) + int(rng.uniform(lo, hi) * self.sr)
+        return out, band
+
+    def _try(self, rng: np.random.Generator, read: Callable[[AudioFile], np.ndarray]) -> tuple[np.ndarray, int]:
+        """``(read(file), index)`` of a file drawn by duration; a bad file is an error, or with
+        ``skip_bad`` never drawn again and replaced by another draw."""
         while True:
             i = min(int(np.searchsorted(self._cdf, rng.random(), side="right")), len(self.files) - 1)
             f = self.files[i]
             try:
-                return self._read(f, rng, n)
+                return read(f), i
             except BadAudioFile as e:
                 if not self.skip_bad:
                     raise BadAudioFile(f"{e}; fix or remove it, or skip bad files (--skip-bad-files)") from None
@@ -341,12 +403,20 @@ def rows_for_process(batch_size: int, process_index: int, process_count: int) ->
 class StepBatches:
     """``step -> {"clean", "noise"[, "rir"]}``: this process's rows of one step's batch.
 
-    Row ``r`` of step ``i`` depends only on ``(seed, i, r)``; crops are ``segment`` samples.
+    Row ``r`` of step ``i`` depends only on ``(seed, i, r)``; crops are ``segment`` samples. With
+    ``pause_range`` the speech rows are utterances with pauses (:meth:`Corpus.utterances`). A row
+    whose speech files are band-limited (``Corpus(bands=)``: telephone recordings) gets its noise
+    limited to the same band (:func:`band_limit`), so the target never lacks what the mixture has
+    above the band.
     """
 
-    def __init__(self, *, seed: int, segment: int, rows: range, speech, noise, rirs: RirSet | None = None):
+    def __init__(self, *, seed: int, segment: int, rows: range, speech, noise, rirs: RirSet | None = None,
+                 pause_range: tuple[float, float] | None = None):
         self.seed, self.segment, self.rows = int(seed), int(segment), rows
         self.speech, self.noise, self.rirs = speech, noise, rirs
+        self.pause_range = pause_range
+        if pause_range is not None and not hasattr(speech, "utterances"):
+            raise TypeError(f"StepBatches: pause_range needs a file corpus for the speech, got {type(speech).__name__}")
 
     def __call__(self, step: int) -> dict:
         clean = np.empty((len(self.rows), self.segment), np.float32)
@@ -354,8 +424,13 @@ class StepBatches:
         rir = None if self.rirs is None else np.empty((len(self.rows), self.rirs.rirs.shape[1]), np.float32)
         for j, r in enumerate(self.rows):
             rng = np.random.default_rng([self.seed, int(step), r])
-            clean[j] = self.speech.crop(rng, self.segment)
+            if hasattr(self.speech, "draw"):
+                clean[j], band = self.speech.draw(rng, self.segment, pause_range=self.pause_range)
+            else:
+                clean[j], band = self.speech.crop(rng, self.segment), math.inf
             noise[j] = self.noise.crop(rng, self.segment)
+            if band < self.speech.sr / 2:
+                noise[j] = band_limit(noise[j], self.speech.sr, band)
             if rir is not None:
                 rir[j] = self.rirs.draw(rng)
         out = {"clean": clean, "noise": noise}

@@ -68,7 +68,7 @@ def write(out_dir: str, cfg: TrainConfig, *, examples: int, shard_size: int = 25
         raise ValueError(f"pairs.write: {out_dir!r} already holds a dataset ({HEADER}); use another directory")
     speech, noise, rirs = train.build_sources(cfg, log=log)
     batches = ip.StepBatches(seed=cfg.seed, segment=cfg.segment, rows=range(cfg.batch_size), speech=speech,
-                             noise=noise, rirs=rirs)
+                             noise=noise, rirs=rirs, pause_range=cfg.pause_range)
     stft = lambda x: js_stft(x, cfg)  # noqa: E731
 
     @jax.jit

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import signal
 import sys
@@ -52,6 +53,10 @@ from .models import CIRM_C, CIRM_K, make_model
 
 LOG_EPS = 1e-8
 SA_POWER = 0.3
+# the band model's loss (loss="sa"): terms on spectra scaled to a unit-RMS mixture
+OVER_SUPPRESSION = 1.0  # extra weight on compressed magnitude the estimate lacks (speech removed)
+MR_WEIGHT = 0.1  # weight of the multi-resolution STFT term on the waveforms
+MR_RESOLUTIONS = ((256, 64), (512, 128), (1024, 256))  # (n_fft, hop) of that term
 VALID_SEED = 2**31 - 1
 
 
@@ -127,10 +132,8 @@ def loss_from_stfts(model, Y: jax.Array, S: jax.Array, cfg: TrainConfig, length:
         return jnp.mean((out - target_mask(S, Y - S, cfg)) ** 2)
     S_hat = mask_to_estimate(Y, out, cfg)
     if cfg.loss == "sa":
-        if cfg.model == "band":  # compressed complex and compressed magnitude terms
-            d = js.compress(S_hat, power=SA_POWER) - js.compress(S, power=SA_POWER)
-            m = js.compress(js.magnitude(S_hat), power=SA_POWER) - js.compress(js.magnitude(S), power=SA_POWER)
-            return jnp.mean(d.real ** 2 + d.imag ** 2) + jnp.mean(m * m)
+        if cfg.model == "band":
+            return band_loss(Y, S, S_hat, cfg, length)
         if cfg.target == "cirm":  # complex mask: compare compressed complex spectra
             d = js.compress(S_hat, power=SA_POWER) - js.compress(S, power=SA_POWER)
             return jnp.mean(d.real ** 2 + d.imag ** 2)
@@ -140,6 +143,27 @@ def loss_from_stfts(model, Y: jax.Array, S: jax.Array, cfg: TrainConfig, length:
         return jnp.mean(d * d)
     istft = lambda X: js.istft(X, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=length)
     return -jnp.mean(js.si_sdr(istft(S), istft(S_hat)))
+
+
+def band_loss(Y: jax.Array, S: jax.Array, S_hat: jax.Array, cfg: TrainConfig, length: int) -> jax.Array:
+    """The band model's loss, the same at any input level: with target and estimate scaled by the
+    mixture's RMS, compressed complex + compressed magnitude terms, an ``OVER_SUPPRESSION``
+    penalty on the magnitude the estimate lacks, and ``MR_WEIGHT`` times the multi-resolution STFT
+    loss of the waveforms (``MR_RESOLUTIONS``)."""
+    rms = jnp.sqrt(jnp.mean(js.power(Y), axis=(-2, -1), keepdims=True))
+    scale = 1.0 / jnp.maximum(rms, 1e-6)
+    S, S_hat = S * scale, S_hat * scale
+    d = js.compress(S_hat, power=SA_POWER) - js.compress(S, power=SA_POWER)
+    m = js.compress(js.magnitude(S_hat), power=SA_POWER) - js.compress(js.magnitude(S), power=SA_POWER)
+    under = jnp.minimum(m, 0.0)
+    loss = jnp.mean(d.real ** 2 + d.imag ** 2) + jnp.mean(m * m) + OVER_SUPPRESSION * jnp.mean(under * under)
+    if MR_WEIGHT:
+        istft = lambda X: js.istft(X, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=length)  # noqa: E731
+        ffts, hops = zip(*MR_RESOLUTIONS)
+        mr = js.multi_resolution_stft_loss(istft(S), istft(S_hat), fft_sizes=ffts, hop_sizes=hops, win_lengths=ffts,
+                                           eps=1e-6)
+        loss = loss + MR_WEIGHT * jnp.mean(mr)
+    return loss
 
 
 def loss_from_waves(model, clean: jax.Array, noise: jax.Array, mixture: jax.Array, cfg: TrainConfig) -> jax.Array:
@@ -167,9 +191,9 @@ def make_mixtures(key: jax.Array, clean_raw: jax.Array, noise_raw: jax.Array, cf
                   rir: jax.Array | None = None):
     """The on-device data pipeline: crops, speaker augmentation (``speaker_augment``:
     :func:`augment_speaker`), reverberation (``task`` with ``"dereverb"``, or ``rir`` given) or
-    room augmentation (``reverb_prob``: :func:`augment_room`), gain and noise EQ (``augment``),
-    mixing at a random SNR (``task`` with ``"denoise"``), recording level (``level_range``),
-    clipping guard.
+    room augmentation (``reverb_prob``: :func:`augment_room`), level drift (:func:`gain_drift`)
+    and noise EQ (``augment``), mixing at a random SNR (``task`` with ``"denoise"``; ``clean_share``
+    of the rows get no noise), recording level (``level_range``), clipping guard.
 
     With reverberation (``rir`` ``(batch, rir_length)``, or synthetic RIRs drawn here for a
     dereverberation task) the speech is ``reverb(clean, rir, align=True)`` and the returned target
@@ -191,9 +215,9 @@ def make_mixtures(key: jax.Array, clean_raw: jax.Array, noise_raw: jax.Array, cf
         clean = js.reverb(clean, js.early_rir(rir, sr=cfg.sr), align=True)
     elif cfg.reverb_prob > 0:  # room augmentation: the target is the reverberant speech itself
         speech = clean = augment_room(jax.random.fold_in(key, 4), clean, cfg)
-    if cfg.augment:
+    if cfg.augment:  # the talker's level drifts within the segment (a constant gain would be undone by the SNR)
         k_g, k_e = jax.random.split(jax.random.fold_in(key, 1))
-        g = 10.0 ** (jax.random.uniform(k_g, clean.shape[:-1] + (1,), minval=-6.0, maxval=6.0) / 20.0)
+        g = gain_drift(k_g, clean.shape, cfg.sr)
         speech, clean = speech * g, clean * g
     if cfg.task == "dereverb":
         mixture = speech
@@ -204,6 +228,9 @@ def make_mixtures(key: jax.Array, clean_raw: jax.Array, noise_raw: jax.Array, cf
             noise = js.istft(N, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=cfg.segment)
         # the SNR is that of the (reverberant) speech the listener hears against the noise
         mixture, _, _ = js.random_mix(k_m, speech, noise, js.Uniform(cfg.snr_low, cfg.snr_high))
+        if cfg.clean_share > 0:  # some inputs are clean speech: the model must leave them alone
+            quiet = jax.random.bernoulli(jax.random.fold_in(key, 6), cfg.clean_share, mixture.shape[:-1] + (1,))
+            mixture = jnp.where(quiet, speech, mixture)
     if cfg.level_range is not None:  # recording level: the mixture's RMS uniform in level_range dBFS
         lo, hi = cfg.level_range
         level = jax.random.uniform(jax.random.fold_in(key, 5), mixture.shape[:-1] + (1,), minval=lo, maxval=hi)
@@ -214,6 +241,23 @@ def make_mixtures(key: jax.Array, clean_raw: jax.Array, noise_raw: jax.Array, cf
     gain = jnp.reshape(gain, gain.shape + (1,) * (mixture.ndim - jnp.ndim(gain)))
     clean = clean * gain
     return clean, mixture - clean, mixture
+
+
+GAIN_DRIFT_DB = 6.0  # the talker's level wanders within +-this over a segment
+GAIN_DRIFT_SECONDS = 1.0  # spacing of the drift's control points
+
+
+def gain_drift(key: jax.Array, shape: tuple[int, ...], sr: int) -> jax.Array:
+    """A gain ``shape`` that wanders smoothly (linear between control points ``GAIN_DRIFT_SECONDS``
+    apart, each uniform within ``GAIN_DRIFT_DB``) along the last axis."""
+    n = shape[-1]
+    k = int(math.ceil(n / (GAIN_DRIFT_SECONDS * sr))) + 1
+    db = jax.random.uniform(key, shape[:-1] + (k,), minval=-GAIN_DRIFT_DB, maxval=GAIN_DRIFT_DB)
+    t = jnp.linspace(0.0, k - 1.0, n)
+    i = jnp.minimum(jnp.floor(t).astype(jnp.int32), k - 2)
+    w = t - i
+    db_t = jnp.take(db, i, axis=-1) * (1 - w) + jnp.take(db, i + 1, axis=-1) * w
+    return 10.0 ** (db_t / 20.0)
 
 
 # speaker and channel augmentation (TrainConfig.speaker_augment): what synthetic voices lack
@@ -248,8 +292,9 @@ def augment_speaker(key: jax.Array, clean: jax.Array, cfg: TrainConfig) -> jax.A
     parts = [back(js.resample_fixed(rows(0, n_speed), ratio, length=L, min_ratio=SPEED_RANGE[0]), n_speed)]
     if n_pitch:
         steps = jax.random.uniform(k_p, (B // G * n_pitch,), minval=-PITCH_SEMITONES, maxval=PITCH_SEMITONES)
+        # a quarter-frame hop: the vocoder's phase advance is only coherent with 75% overlap
         parts.append(back(js.pitch_shift(rows(n_speed, n_speed + n_pitch), steps, n_fft=cfg.n_fft,
-                                         hop_length=cfg.hop_length), n_pitch))
+                                         hop_length=cfg.n_fft // 4), n_pitch))
     x = jnp.concatenate(parts + [x[:, n_speed + n_pitch:]], axis=1).reshape(B, L)
     X = js.random_eq(k_e, js.stft(x, n_fft=cfg.n_fft, hop_length=cfg.hop_length), n_points=6, max_db=SPEECH_EQ_DB)
     return js.istft(X, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=L)
@@ -381,7 +426,11 @@ def build_sources(cfg: TrainConfig, *, log: Callable[[str], None] = print):
     """``(speech, noise, rirs)`` for training: file corpora (or the shipped corpus and a generated
     noise bank) and an optional :class:`~jaxspec.enhance.input_pipeline.RirSet`."""
     skip = cfg.skip_bad_files
-    if cfg.speech is None:
+    babble = None
+    if cfg.speech is None and cfg.corpus == "real":
+        speech = _real_corpus("train", cfg, log)
+        babble = _real_corpus("babble", cfg, log)
+    elif cfg.speech is None:
         files, _ = ip.scan(ip.shipped_speech("train"), what="shipped speech", log=log)
         speech = ip.Corpus(files, sr=cfg.sr, what="shipped speech")
     else:
@@ -389,7 +438,7 @@ def build_sources(cfg: TrainConfig, *, log: Callable[[str], None] = print):
     if cfg.task == "dereverb" and cfg.noise is None:  # no noise in this task: nothing to generate
         noise = ip.ArrayCorpus(np.zeros((1, 1), np.float32), sr=cfg.sr, what="no noise")
     elif cfg.noise is None:
-        bank = noise_bank(cfg, speech, key=jax.random.fold_in(jax.random.key(cfg.seed), 1 << 20))
+        bank = noise_bank(cfg, speech if babble is None else babble, key=jax.random.fold_in(jax.random.key(cfg.seed), 1 << 20))
         noise = ip.ArrayCorpus(bank, sr=cfg.sr, what="generated noise")
     else:
         noise = ip.Corpus.from_source(cfg.noise, sr=cfg.sr, skip_bad=skip, what="noise", log=log)
@@ -397,6 +446,13 @@ def build_sources(cfg: TrainConfig, *, log: Callable[[str], None] = print):
     if cfg.rir is not None:
         rirs = ip.RirSet(cfg.rir, sr=cfg.sr, length=int(round(cfg.rir_seconds * cfg.sr)), skip_bad=skip, log=log)
     return speech, noise, rirs
+
+
+def _real_corpus(split: str, cfg: TrainConfig, log) -> ip.Corpus:
+    """One split of the shipped real-speech corpus, with each recording's bandwidth."""
+    entries = ip.real_speech(split)
+    files, _ = ip.scan([e["path"] for e in entries], what=f"real speech ({split})", log=log)
+    return ip.Corpus(files, sr=cfg.sr, what=f"real speech ({split})", bands=[e["bandwidth_hz"] for e in entries])
 
 
 def validation_set(cfg: TrainConfig, *, log: Callable[[str], None] = print):
@@ -496,7 +552,7 @@ def training_mixtures(cfg: TrainConfig, speech, noise, rirs=None, *, steps: int 
     sources, augmentation and mixing; keys of their own), for measuring feature statistics. Every
     process reads every row, so all processes measure the same statistics."""
     batches = ip.StepBatches(seed=cfg.seed, segment=cfg.segment, rows=range(cfg.batch_size), speech=speech,
-                             noise=noise, rirs=rirs)
+                             noise=noise, rirs=rirs, pause_range=cfg.pause_range)
     mix = jax.jit(lambda k, c, n, r: js.stft(make_mixtures(k, c, n, cfg, r)[2], n_fft=cfg.n_fft,
                                              hop_length=cfg.hop_length))
     key = jax.random.fold_in(jax.random.key(cfg.seed), 1 << 21)
@@ -588,7 +644,8 @@ def run(cfg: TrainConfig, workdir: str, *, resume: bool = True, until: int | Non
     if pairs is not None:
         batches = PairBatches(pairs, seed=cfg.seed, batch_size=cfg.batch_size, rows=rows)
     else:
-        batches = ip.StepBatches(seed=cfg.seed, segment=cfg.segment, rows=rows, speech=speech, noise=noise, rirs=rirs)
+        batches = ip.StepBatches(seed=cfg.seed, segment=cfg.segment, rows=rows, speech=speech, noise=noise, rirs=rirs,
+                                 pause_range=cfg.pause_range)
     if data_state.get("next_step", start) != start:
         raise ckpt.CheckpointError(f"checkpoint of step {start} in {workdir!r} records data position "
                                    f"{data_state.get('next_step')!r}; it was not written by this trainer")
