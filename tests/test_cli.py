@@ -62,7 +62,7 @@ def test_demo_tiny(tmp_path, tiny_config, capsys):
         assert set(m["metrics"][split]) == {"0"}
         for snr in ("0",):
             row = m["metrics"][split][snr]
-            assert set(row) == {"noisy", "baseline", "enhanced", "oracle_irm", "families"}
+            assert set(row) == {"noisy", "baseline", "enhanced", "oracle_irm", "families", "family_stats"}
             for d in [row[k] for k in ("noisy", "baseline", "enhanced", "oracle_irm")]:
                 assert all(np.isfinite(d[k]) for k in ("si_sdr", "si_sdr_i", "stoi", "pesq"))
             assert row["oracle_irm"]["si_sdr_i"] > 5.0

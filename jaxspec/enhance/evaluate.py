@@ -28,6 +28,15 @@ from .train import _speech_stream, features, mask_to_estimate, noise_bank
 
 METHODS = ("noisy", "baseline", "enhanced", "oracle_irm")
 SETS = ("heldout", "mismatched")
+REAL_SET = "real"  # recorded human speakers never in training (:func:`real_set`)
+ALL_SETS = SETS + (REAL_SET,)
+#: the real set's noise families; babble is made of the real corpus's disjoint babble speakers,
+#: music is the corpus's real music excerpts, the others are generated
+REAL_KINDS = ("babble", "pink", "brown", "hum", "machine", "music", "traffic")
+#: families shown but left out of headline averages (their oracle gains dwarf the rest)
+NOT_HEADLINE = ("traffic", "brown")
+REAL_CLIP_SECONDS = (4.0, 6.0)  # a real-set clip: one speaker's recordings, this long in all
+REAL_PAUSE_SECONDS = (0.3, 0.8)  # silence before each recording of a clip
 
 
 def set_kinds(split: str, cfg: TrainConfig) -> tuple[str, ...]:
@@ -53,6 +62,66 @@ def _load_split(cfg: TrainConfig, split: str, n_clips: int | None):
     return files, clips, lengths
 
 
+def _real_clips(cfg: TrainConfig, seed: int) -> list[np.ndarray]:
+    """The real set's clean clips: each unseen speaker's recordings (in manifest order) laid end
+    to end, each after a pause of ``REAL_PAUSE_SECONDS``, until a clip holds at least
+    ``REAL_CLIP_SECONDS[0]`` (and at most ``[1]``: a longer recording is cut); the speakers take
+    turns, so the first clips span every speaker."""
+    rng = np.random.default_rng(seed)
+    by_speaker: dict[str, list[str]] = {}
+    for e in ip.real_speech("unseen"):
+        by_speaker.setdefault(e["speaker"], []).append(e["path"])
+    per_speaker = []
+    lo, hi = (int(t * cfg.sr) for t in REAL_CLIP_SECONDS)
+    for speaker in sorted(by_speaker):
+        clips, parts, n = [], [], 0
+        for path in by_speaker[speaker]:
+            pause = np.zeros(int(rng.uniform(*REAL_PAUSE_SECONDS) * cfg.sr), np.float32)
+            parts += [pause, np.asarray(js.load(path, sr=cfg.sr)[0], np.float32)]
+            n += len(parts[-2]) + len(parts[-1])
+            if n >= lo:
+                clips.append(np.concatenate(parts)[:hi])
+                parts, n = [], 0
+        per_speaker.append(clips)
+    out = []
+    for i in range(max(len(c) for c in per_speaker)):
+        out += [c[i] for c in per_speaker if i < len(c)]
+    return out
+
+
+def real_set(cfg: TrainConfig, *, seed: int = 2024, n_clips: int | None = None):
+    """The real-speech evaluation set: clips of the recorded speakers of the real corpus's
+    ``"unseen"`` split (never in training; :func:`_real_clips`), each with noise of one of
+    ``REAL_KINDS`` (cycling over the clips): babble of the disjoint ``"babble"`` speaker pool,
+    the corpus's real music excerpts (a random stretch), and generated pink, brown, hum, machine
+    and traffic noise. Same return value as :func:`heldout_set`."""
+    loaded = _real_clips(cfg, seed)[:n_clips]
+    lengths = np.asarray([len(c) for c in loaded])
+    L = int(-(-lengths.max() // cfg.hop_length) * cfg.hop_length)
+    clean = np.zeros((len(loaded), L), np.float32)
+    for i, c in enumerate(loaded):
+        clean[i, : len(c)] = c
+    babble_files, _ = ip.scan([e["path"] for e in ip.real_speech("babble")], what="real babble speech")
+    stream = jnp.asarray(_speech_stream(ip.Corpus(babble_files, sr=cfg.sr, what="real babble speech"), cfg.sr))
+    families = [REAL_KINDS[i % len(REAL_KINDS)] for i in range(len(clean))]
+    # without music the families still cycle in order, so the k-th other clip takes row k of a
+    # bank cycling through them
+    generated = tuple(k for k in REAL_KINDS if k != "music")
+    rows = [i for i, f in enumerate(families) if f != "music"]
+    noise = np.zeros_like(clean)
+    if rows:
+        noise[rows] = np.asarray(jax.jit(_noise.noise_bank, static_argnames=("n", "samples", "sr", "kinds"))(
+            jax.random.key(seed), stream, n=len(rows), samples=L, sr=cfg.sr, kinds=generated))
+    music_files, _ = ip.scan(ip.real_music(), what="real music")
+    music = ip.Corpus(music_files, sr=cfg.sr, what="real music")
+    rng = np.random.default_rng(seed + 1)
+    for i, f in enumerate(families):
+        if f == "music":
+            noise[i] = music.crop(rng, L)
+    valid = (np.arange(L)[None, :] < lengths[:, None]).astype(np.float32)
+    return clean, noise * valid, lengths, families
+
+
 def heldout_set(cfg: TrainConfig, *, split: str = "heldout", seed: int = 2024, n_clips: int | None = None):
     """Clips of a held-out split of the shipped corpus and generated noise for each.
 
@@ -65,8 +134,10 @@ def heldout_set(cfg: TrainConfig, *, split: str = "heldout", seed: int = 2024, n
     Returns ``(clean, noise, lengths, families)``: two ``(n_clips, L)`` float32 arrays (zero past
     each clip's length), the lengths, and each clip's noise family.
     """
-    if split not in SETS:
-        raise ValueError(f"heldout_set: split must be one of {SETS}, got {split!r}")
+    if split not in ALL_SETS:
+        raise ValueError(f"heldout_set: split must be one of {ALL_SETS}, got {split!r}")
+    if split == REAL_SET:
+        return real_set(cfg, seed=seed, n_clips=n_clips)
     files, clean, lengths = _load_split(cfg, split, n_clips)
     kinds = set_kinds(split, cfg)
     speech = ip.Corpus(files, sr=cfg.sr, what=f"shipped {split} speech")
@@ -128,6 +199,22 @@ def _means(per: dict, which=None) -> dict:
     return {m: {k: float(np.nanmean(pick(v))) for k, v in d.items()} for m, d in per.items()}
 
 
+def _quartiles(per: dict, which) -> dict:
+    """``{method: {metric: [25th percentile, median, 75th percentile]}}`` over the clips ``which``."""
+    return {m: {k: [float(q) for q in np.nanpercentile(v[which], (25, 50, 75))] for k, v in d.items()}
+            for m, d in per.items()}
+
+
+def headline(row: dict) -> dict:
+    """``{method: {metric: mean over families of the median}}`` of one set and SNR of
+    :func:`evaluate`, leaving out ``NOT_HEADLINE`` families (no single family's outsized gain
+    carries the average)."""
+    fams = [f for f in row["family_stats"] if f not in NOT_HEADLINE]
+    methods = row["family_stats"][fams[0]]
+    return {m: {k: float(np.mean([row["family_stats"][f][m][k][1] for f in fams])) for k in methods[m]}
+            for m in methods}
+
+
 def evaluate(model, cfg: TrainConfig, *, sets=SETS, snrs=(0.0, 5.0), n_clips: int | None = None,
              with_pesq: bool = True, seed: int = 2024) -> dict:
     """Score noisy, spectral-gating baseline, enhanced and oracle-IRM signals on held-out sets.
@@ -135,11 +222,13 @@ def evaluate(model, cfg: TrainConfig, *, sets=SETS, snrs=(0.0, 5.0), n_clips: in
     The enhanced signal of every clip is made by :func:`enhance_array`, the code ``jaxspec
     enhance`` runs, one clip at a time at its own length. Sets (:func:`heldout_set`):
     ``"heldout"`` (in distribution: unseen sentences, training voices and noise families) and
-    ``"mismatched"`` (voices, engines and noise families never used in training).
+    ``"mismatched"`` (voices, engines and noise families never used in training); and
+    ``"real"`` (:func:`real_set`: recorded speakers never in training).
 
     Returns ``{set: {"<snr>": {method: {"si_sdr", "si_sdr_i", "stoi"[, "pesq"]}, "families":
-    {family: {method: {...}}}}}, "examples": {...}}``: means over the clips (and over each noise
-    family's clips); ``examples`` holds the arrays of the first set and SNR (for wavs and the figure).
+    {family: {method: {...}}}, "family_stats": {family: {method: {metric: [q25, median, q75]}}}}},
+    "examples": {...}}``: means over the clips (and over each noise family's clips) and each
+    family's quartiles (:func:`headline` averages the medians); ``examples`` holds the arrays of the first set and SNR (for wavs and the figure).
     """
     if with_pesq:
         try:
@@ -166,10 +255,11 @@ def evaluate(model, cfg: TrainConfig, *, sets=SETS, snrs=(0.0, 5.0), n_clips: in
             row = _means(per)
             fam = np.asarray(families)
             row["families"] = {f: _means(per, fam == f) for f in dict.fromkeys(families)}
+            row["family_stats"] = {f: _quartiles(per, fam == f) for f in dict.fromkeys(families)}
             results[split][f"{snr:g}"] = row
             if examples is None:
                 Y = js.stft(jnp.asarray(mixture[:1]), n_fft=cfg.n_fft, hop_length=cfg.hop_length)
-                mask = np.asarray(_mask_magnitude(nnx.jit(lambda m, y: m(features(y, cfg)))(model, Y), cfg))
+                mask = np.asarray(_mask_magnitude(nnx.jit(lambda m, y: m(features(y, cfg)))(model, Y), cfg, Y))
                 examples = {"set": split, "snr": snr, "clean": clean, "lengths": lengths, "families": families,
                             "mask": mask, **outs}
     results["examples"] = examples
