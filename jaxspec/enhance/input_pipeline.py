@@ -212,13 +212,20 @@ class Corpus:
         # samples needed at the file's rate, with a margin for the resampling filter's edges
         margin = 0 if f.sr == self.sr else 64
         need = int(math.ceil(n * f.sr / self.sr)) + 2 * margin
+        if f.frames <= need:
+            x = self._load(f)
+            x = _loop(x, need, int(rng.integers(0, max(len(x), 1))))
+        else:
+            x = self._load(f, int(rng.integers(0, f.frames - need + 1)), need)
+        x = _resample(x, f.sr, self.sr)
+        m = int(round(margin * self.sr / f.sr))
+        return np.ascontiguousarray(x[m:m + n], np.float32) if len(x) >= m + n else _loop(x, n)
+
+    def _load(self, f: AudioFile, start: int = 0, frames: int = -1) -> np.ndarray:
+        """``frames`` samples of ``f`` from ``start`` (-1: to the end), mono, at the file's rate;
+        an unreadable, empty or non-finite read is a :class:`BadAudioFile`."""
         try:
-            if f.frames <= need:
-                x = sf.read(f.path, dtype="float32", always_2d=True)[0]
-                start = int(rng.integers(0, max(len(x), 1)))
-            else:
-                start = int(rng.integers(0, f.frames - need + 1))
-                x = sf.read(f.path, start=start, frames=need, dtype="float32", always_2d=True)[0]
+            x = sf.read(f.path, start=start, frames=frames, dtype="float32", always_2d=True)[0]
         except Exception as e:
             raise BadAudioFile(f"{self.what}: {f.path}: cannot read ({e})") from None
         if x.shape[0] == 0:
@@ -226,23 +233,10 @@ class Corpus:
         x = _downmix(x)
         if not np.isfinite(x.sum()):  # NaN and inf survive a sum (an overflow to inf is flagged too)
             raise BadAudioFile(f"{self.what}: {f.path}: holds NaN or infinite samples")
-        if f.frames <= need:
-            x = _loop(x, need, start)
-        x = _resample(x, f.sr, self.sr)
-        m = int(round(margin * self.sr / f.sr))
-        return np.ascontiguousarray(x[m:m + n], np.float32) if len(x) >= m + n else _loop(x, n)
+        return x
 
     def _whole(self, f: AudioFile) -> np.ndarray:
-        try:
-            x = sf.read(f.path, dtype="float32", always_2d=True)[0]
-        except Exception as e:
-            raise BadAudioFile(f"{self.what}: {f.path}: cannot read ({e})") from None
-        if x.shape[0] == 0:
-            raise BadAudioFile(f"{self.what}: {f.path}: the file holds no samples")
-        x = _downmix(x)
-        if not np.isfinite(x.sum()):
-            raise BadAudioFile(f"{self.what}: {f.path}: holds NaN or infinite samples")
-        return np.ascontiguousarray(_resample(x, f.sr, self.sr), np.float32)
+        return np.ascontiguousarray(_resample(self._load(f), f.sr, self.sr), np.float32)
 
     def crop(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """A random ``(n,)`` float32 crop at ``self.sr``."""
