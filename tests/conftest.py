@@ -1,4 +1,6 @@
 import os
+import shutil
+import tempfile
 
 import hypothesis
 import jax
@@ -28,7 +30,28 @@ def x64():
 # The slowest files first: `make test` runs `-n 2 --dist loadfile`, and a long file collected last
 # (alphabetically, test_train.py is near the end) would leave one worker running it alone.
 _SLOW_FIRST = ("test_train.py", "test_sharding.py", "test_cli.py", "test_noise_families.py", "test_readme.py",
-               "test_enhance_anyrate.py", "test_dereverb.py", "test_enhance_data.py")
+               "test_band_model.py", "test_enhance_anyrate.py", "test_dereverb.py", "test_enhance_data.py")
+
+_CACHE_ENV = {"JAX_COMPILATION_CACHE_DIR": None, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+              "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+
+
+def pytest_configure(config):
+    """One fresh compilation cache for the run, shared by the xdist workers and by the subprocesses
+    the tests start (both inherit the environment, set here before they exist): many tests compile
+    the same programs in different processes. Removed at the end; a cache directory already set in
+    the environment is used as it is."""
+    if hasattr(config, "workerinput") or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    config._jax_cache = tempfile.mkdtemp(prefix="jaxspec-test-jax-cache-")
+    for name, value in _CACHE_ENV.items():
+        os.environ[name] = value or config._jax_cache
+        jax.config.update(name.lower(), int(value) if value else config._jax_cache)
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "_jax_cache", None):
+        shutil.rmtree(config._jax_cache, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):
