@@ -164,6 +164,8 @@ def test_band_config_trains_and_enhances():
         TrainConfig(model="gru", feature_norm="running")
     with pytest.raises(ValueError, match="loss"):
         TrainConfig(model="band", feature_norm="running", loss="mask")
+    with pytest.raises(ValueError, match="stoi_weight"):
+        TrainConfig(stoi_weight=-1.0)
     cfg = TrainConfig(steps=30, batch_size=4, segment_seconds=0.5, n_fft=256, hop_length=128, hidden=32, layers=1,
                       model="band", feature_norm="running", loss="sa", lr=1e-2, warmup_steps=1, augment=False,
                       speaker_augment=False, reverb_prob=0.0, level_range=None)
@@ -175,6 +177,15 @@ def test_band_config_trains_and_enhances():
     noise = jnp.asarray(np.random.default_rng(9).standard_normal((4, 8000)).astype(np.float32))
     losses = [float(step(model, opt, clean, noise, jax.random.key(0))["loss"]) for _ in range(30)]
     assert all(np.isfinite(losses)) and np.mean(losses[-5:]) < 0.8 * np.mean(losses[:3]), losses
+    # stoi_weight adds that multiple of 1 - STOI of the waveforms to the loss
+    S = js.stft(clean, n_fft=256, hop_length=128)
+    Y = js.stft(clean + 0.3 * noise, n_fft=256, hop_length=128)
+    base = train.band_loss(Y, S, 0.7 * Y, cfg, 8000)
+    s_hat = js.istft(0.7 * Y, n_fft=256, hop_length=128, length=8000)
+    d = 1.0 - jnp.mean(js.stoi(js.istft(S, n_fft=256, hop_length=128, length=8000), s_hat, sr=SR))
+    np.testing.assert_allclose(float(train.band_loss(Y, S, 0.7 * Y, cfg.replace(stoi_weight=0.5), 8000)),
+                               float(base + 0.5 * d), rtol=1e-5)
+    assert 0.05 < float(d) < 0.95
     x = np.asarray(clean[:1]) + 0.1 * np.asarray(noise[:1])
     x22 = np.asarray(js.resample(x, orig_sr=SR, target_sr=22050))
     y = evaluate.enhance_array(model, x22, 22050, cfg)

@@ -79,7 +79,8 @@ class TrainConfig:
     model :class:`~jaxspec.enhance.models.BandDeepFilter` with ``layers`` grouped GRU layers of
     ``hidden`` units, which takes the STFT itself and returns the enhanced STFT: it needs
     ``feature_norm="running"`` and a loss on the estimate, ``"sa"`` (compressed magnitude and
-    compressed complex terms) or ``"sisdr"``; its ``target`` is not used). Target ``target`` (irm/psm/ibm/cirm), loss ``loss`` (``"mask"``: MSE to the
+    compressed complex terms, plus ``stoi_weight`` times ``1 - STOI`` of the waveforms) or
+    ``"sisdr"``; its ``target`` is not used). Target ``target`` (irm/psm/ibm/cirm), loss ``loss`` (``"mask"``: MSE to the
     target mask; ``"sa"``: signal approximation on compressed magnitudes; ``"sisdr"``: negative
     SI-SDR of the iSTFT).
     Optimiser: AdamW, peak ``lr`` after a linear warm-up of ``warmup_steps``, cosine decay to
@@ -106,6 +107,7 @@ class TrainConfig:
     unet_channels: tuple = (16, 32, 64)
     target: str = "irm"
     loss: str = "sa"
+    stoi_weight: float = 0.0
     snr_low: float = -5.0
     snr_high: float = 15.0
     lr: float = 2e-3
@@ -190,6 +192,7 @@ class TrainConfig:
                 bad(hi, f">= {lo} ({getattr(self, lo)})")
         real("reverb_prob", 0.0, 1.0)
         real("clean_share", 0.0, 1.0)
+        real("stoi_weight", 0.0)
         if self.clean_share >= 1.0:
             bad("clean_share", ">= 0 and < 1 (the share of examples mixed with no noise)")
         pr = self.pause_range

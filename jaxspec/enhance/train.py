@@ -149,7 +149,8 @@ def band_loss(Y: jax.Array, S: jax.Array, S_hat: jax.Array, cfg: TrainConfig, le
     """The band model's loss, the same at any input level: with target and estimate scaled by the
     mixture's RMS, compressed complex + compressed magnitude terms, an ``OVER_SUPPRESSION``
     penalty on the magnitude the estimate lacks, and ``MR_WEIGHT`` times the multi-resolution STFT
-    loss of the waveforms (``MR_RESOLUTIONS``)."""
+    loss of the waveforms (``MR_RESOLUTIONS``), plus ``cfg.stoi_weight`` times ``1 - STOI`` of the
+    waveforms (:func:`jaxspec.stoi`, differentiable)."""
     rms = jnp.sqrt(jnp.mean(js.power(Y), axis=(-2, -1), keepdims=True))
     scale = 1.0 / jnp.maximum(rms, 1e-6)
     S, S_hat = S * scale, S_hat * scale
@@ -157,12 +158,15 @@ def band_loss(Y: jax.Array, S: jax.Array, S_hat: jax.Array, cfg: TrainConfig, le
     m = js.compress(js.magnitude(S_hat), power=SA_POWER) - js.compress(js.magnitude(S), power=SA_POWER)
     under = jnp.minimum(m, 0.0)
     loss = jnp.mean(d.real ** 2 + d.imag ** 2) + jnp.mean(m * m) + OVER_SUPPRESSION * jnp.mean(under * under)
-    if MR_WEIGHT:
+    if MR_WEIGHT or cfg.stoi_weight:
         istft = lambda X: js.istft(X, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=length)  # noqa: E731
+        s, s_hat = istft(S), istft(S_hat)
+    if MR_WEIGHT:
         ffts, hops = zip(*MR_RESOLUTIONS)
-        mr = js.multi_resolution_stft_loss(istft(S), istft(S_hat), fft_sizes=ffts, hop_sizes=hops, win_lengths=ffts,
-                                           eps=1e-6)
+        mr = js.multi_resolution_stft_loss(s, s_hat, fft_sizes=ffts, hop_sizes=hops, win_lengths=ffts, eps=1e-6)
         loss = loss + MR_WEIGHT * jnp.mean(mr)
+    if cfg.stoi_weight:
+        loss = loss + cfg.stoi_weight * jnp.mean(1.0 - js.stoi(s, s_hat, sr=cfg.sr))
     return loss
 
 
