@@ -166,6 +166,8 @@ def test_band_config_trains_and_enhances():
         TrainConfig(model="band", feature_norm="running", loss="mask")
     with pytest.raises(ValueError, match="stoi_weight"):
         TrainConfig(stoi_weight=-1.0)
+    with pytest.raises(ValueError, match="stoi_weight"):
+        TrainConfig(stoi_weight=1.0)  # the GRU's loss has no STOI term: not silently ignored
     cfg = TrainConfig(steps=30, batch_size=4, segment_seconds=0.5, n_fft=256, hop_length=128, hidden=32, layers=1,
                       model="band", feature_norm="running", loss="sa", lr=1e-2, warmup_steps=1, augment=False,
                       speaker_augment=False, reverb_prob=0.0, level_range=None)

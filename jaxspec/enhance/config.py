@@ -227,6 +227,8 @@ class TrainConfig:
                              f"feature_norm={self.feature_norm!r}")
         if self.model == "band" and self.loss == "mask":
             bad("loss", "'sa' or 'sisdr' for model='band' (it returns the enhanced STFT, not a mask)")
+        if self.stoi_weight and not (self.model == "band" and self.loss == "sa"):
+            bad("stoi_weight", "0 unless model='band' with loss='sa' (the only loss with a STOI term)")
         ch = self.unet_channels
         if isinstance(ch, str) or not isinstance(ch, (list, tuple)) or len(ch) < 2 or not all(
                 isinstance(c, numbers.Integral) and not isinstance(c, bool) and 1 <= c <= 1024 for c in ch):
