@@ -69,6 +69,31 @@ def test_causal_and_streamed_blocks_equal_one_call(model, fwd, Y):
     np.testing.assert_allclose(np.asarray(jnp.concatenate(parts, -1)), np.asarray(out), atol=1e-5 * peak)
 
 
+
+def test_blocks_with_frames_that_are_not_real_carry_the_state_of_the_real_ones(model, Y):
+    """``step(..., n_valid=k)``: the carry after a block of which only the first k frames are real
+    (the rest garbage) is the carry after those k frames, for k = 0 (nothing changes, not even
+    ``started``), a partial block and a whole one; what follows equals one call."""
+    step = nnx.jit(lambda m, y, c, n: m.step(y, c, n_valid=n))
+    plain = nnx.jit(lambda m, y, c: m.step(y, c))
+    T = Y.shape[-1]
+    garbage = jnp.asarray(np.random.default_rng(5).standard_normal(Y.shape[:-1] + (8,)) * (1 + 1j), jnp.complex64)
+    c0 = model.initial_carry((2,))
+    _, c = step(model, garbage, c0, 0)
+    for k in c0:
+        np.testing.assert_array_equal(np.asarray(c[k]), np.asarray(c0[k]), err_msg=k)
+    parts, carry, t = [], c0, 0
+    for k in (3, 8, 1, 5):  # blocks of 8 slots with k real frames
+        block = jnp.concatenate([Y[..., t:t + k], garbage[..., k:]], axis=-1)
+        o, carry = step(model, block, carry, k)
+        parts.append(o[..., :k])
+        t += k
+    o, _ = plain(model, Y[..., t:], carry)
+    out = model(Y)
+    peak = float(jnp.abs(out).max())
+    assert T > t
+    np.testing.assert_allclose(np.asarray(jnp.concatenate(parts + [o], -1)), np.asarray(out), atol=1e-5 * peak)
+
 def _si_sdr_db(ref, est):
     ref, est = np.asarray(ref, np.float64), np.asarray(est, np.float64)
     a = np.dot(est, ref) / np.dot(ref, ref)

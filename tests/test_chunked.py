@@ -20,10 +20,11 @@ import jaxspec as js
 from jaxspec.enhance import chunked, train
 from jaxspec.enhance import evaluate as ev
 from jaxspec.enhance.config import TrainConfig
-from jaxspec.enhance.models import make_model
+from jaxspec.enhance.models import make_model, n_features
 
 GRU = TrainConfig(model="gru", feature_norm="fixed", context=1, hidden=24, layers=2, n_fft=256, hop_length=128)
 DNN = TrainConfig(model="dnn", feature_norm="fixed", context=0, hidden=32, layers=1, n_fft=256, hop_length=128)
+BAND = TrainConfig(model="band", feature_norm="running", hidden=32, layers=1, n_fft=256, hop_length=128)
 UNET = TrainConfig(model="unet", feature_norm="utterance", unet_channels=(4, 8), n_fft=256, hop_length=128, target="irm")
 
 
@@ -39,6 +40,11 @@ def _measured(cfg):
 @pytest.fixture(scope="module")
 def gru():
     return _measured(GRU)
+
+
+@pytest.fixture(scope="module")
+def band():
+    return _measured(BAND)
 
 
 def _signal(shape, seed=0):
@@ -80,6 +86,28 @@ def test_streamed_gru_at_other_rates_equals_enhance_array(gru, sr):
                                                    resample_seconds=0.3)), -1)
     assert y.shape == ref.shape and _rel(y, ref) <= 1e-5, _rel(y, ref)
 
+
+
+
+def test_gru_step_with_no_real_frame_keeps_its_state(gru):
+    feats = jnp.asarray(np.random.default_rng(2).standard_normal((2, n_features(GRU), 5)), jnp.float32)
+    c0 = jnp.asarray(np.random.default_rng(3).standard_normal(gru.initial_carry((2,)).shape), jnp.float32)
+    step = nnx.jit(lambda m, f, c, n: m.step(f, c, n_valid=n))
+    np.testing.assert_array_equal(np.asarray(step(gru, feats, c0, 0)[1]), np.asarray(c0))
+    _, c2 = step(gru, feats, c0, 2)
+    np.testing.assert_allclose(np.asarray(c2), np.asarray(gru.step(feats[..., :2], c0)[1]), rtol=1e-5, atol=1e-6)
+
+@pytest.mark.parametrize("sr,block_frames,read", [(16000, 1, 5000), (16000, 7, 100), (48000, 7, 4410)])
+def test_streamed_band_model_equals_enhance_array(band, sr, block_frames, read):
+    """The band model is causal (running means, past frames of the deep filter): streamed in
+    blocks it gives the whole file's numbers, at its own rate and resampled."""
+    assert ev.streamable(BAND)
+    x = _signal((2, int(sr * 1.6) + 77), 3)
+    ref = ev.enhance_array(band, x, sr, BAND)
+    y = np.concatenate(list(chunked.enhance_blocks(band, BAND, sr, 2, _blocks(x, read), block_frames=block_frames,
+                                                   resample_seconds=0.3)), -1)
+    assert y.shape == ref.shape and _rel(y, ref) <= 1e-5, _rel(y, ref)
+    assert float(np.std(ref)) > 0
 
 @pytest.mark.parametrize("rates", [(48000, 16000), (16000, 48000), (44100, 16000), (16000, 22050)])
 def test_block_resampler_equals_resample(rates):

@@ -5,9 +5,9 @@ blocks of input: memory does not grow with the input, and the output comes out a
 in. Its parts:
 
 - :class:`CausalEnhancer`, for a :func:`~jaxspec.enhance.evaluate.streamable` model (the causal
-  GRU with fixed feature statistics): streamed STFT (``jaxspec.streaming``), features with the
-  past frames of the splice kept, ``MaskGRU.step`` with its recurrent state carried, the mask,
-  streamed iSTFT. One compiled step for a fixed block of frames. Its output equals
+  GRU with fixed feature statistics, or the band model): streamed STFT (``jaxspec.streaming``),
+  features with the past frames of the splice kept, ``MaskGRU.step`` (``BandDeepFilter.step``)
+  with its recurrent state (running means, past frames) carried, the mask, streamed iSTFT. One compiled step for a fixed block of frames. Its output equals
   ``enhance_array`` (to float rounding): nothing in it depends on where the blocks start.
 - :class:`ChunkEnhancer`, for the other models (the U-Net and the DNN, which see the future, and
   per-utterance feature normalisation): overlapping chunks of fixed length, each enhanced as a
@@ -154,9 +154,12 @@ class CausalEnhancer:
 
     def __init__(self, model, cfg: TrainConfig, channels: int, *, block_frames: int = BLOCK_FRAMES,
                  block_samples: int | None = None):
-        if cfg.model != "gru" or cfg.feature_norm != "fixed":
-            raise ValueError(f"CausalEnhancer: needs a causal model with fixed feature statistics (model='gru', "
-                             f"feature_norm='fixed'), got model={cfg.model!r}, feature_norm={cfg.feature_norm!r}")
+        from .evaluate import streamable
+
+        if not streamable(cfg):
+            raise ValueError(f"CausalEnhancer: needs a causal model with causal features (model='gru' with "
+                             f"feature_norm='fixed', or model='band'), got model={cfg.model!r}, "
+                             f"feature_norm={cfg.feature_norm!r}")
         if block_frames < 1:
             raise ValueError(f"CausalEnhancer: block_frames must be >= 1, got {block_frames}")
         if block_samples is not None and block_samples < 1:
@@ -225,8 +228,13 @@ def _causal_fns(cfg: TrainConfig):
 
     def frames_to_output(m, F, state):
         a, s, ctx, started, carry = state
-        lp = jnp.log(js.power(F.values) + LOG_EPS)  # (C, freq, K): the features before splicing
         n = jnp.sum(F.valid.astype(jnp.int32))
+        if cfg.model == "band":  # the STFT in, the estimate out; the model keeps its own state
+            out, carry = m.step(F.values, carry, n_valid=n)
+            gain = _high_band_gain(out, cfg, F.values)
+            o, s = streaming.istft_step(out, s, valid=F.valid, **p)
+            return o, (gain, F.valid), (a, s, ctx, started, carry)
+        lp = jnp.log(js.power(F.values) + LOG_EPS)  # (C, freq, K): the features before splicing
         if ctx_n:  # the past frames of the splice; before the first frame, the first frame (edge padding)
             ctx = jnp.where(started, ctx, jnp.broadcast_to(lp[..., :1], ctx.shape))
             z = jnp.concatenate([ctx, lp], axis=-1)

@@ -271,10 +271,11 @@ HIGH_BAND_FROM = 0.5  # the high band's gain is the mean mask over [HIGH_BAND_FR
 
 
 def streamable(cfg: TrainConfig) -> bool:
-    """True when a frame's output does not depend on later audio beyond the STFT window (causal
-    GRU with fixed feature statistics): then trailing zeros cannot change the result, and
-    :func:`enhance_array` may pad inputs to a few bucketed lengths."""
-    return cfg.feature_norm == "fixed" and cfg.model == "gru"
+    """True when a frame's output does not depend on later audio beyond the STFT window (the
+    causal GRU with fixed feature statistics; the band model, whose running normalisation looks
+    at the past only): then trailing zeros cannot change the result, :func:`enhance_array` may
+    pad inputs to a few bucketed lengths, and a stream gives the whole file's numbers."""
+    return (cfg.feature_norm == "fixed" and cfg.model == "gru") or cfg.model == "band"
 
 
 def _bucket(n: int, cfg: TrainConfig) -> int:

@@ -172,7 +172,9 @@ class MaskGRU(nnx.Module):
             x = x + y  # residual GRU layers
             new.append(c)
         y = self.out(x)
-        carry = jnp.stack(new, axis=1).reshape(carry.shape)
+        new = jnp.stack(new, axis=1).reshape(carry.shape)
+        # no real frame: the state of before the block (the RNN would return its last slot's)
+        carry = new if n_valid is None else jnp.where(jnp.asarray(n_valid) > 0, new, carry)
         return _head(y.reshape(batch + y.shape[1:]), self.head, self.n_freq), carry
 
 
@@ -345,14 +347,23 @@ class BandDeepFilter(nnx.Module):
     def __call__(self, Y: jax.Array) -> jax.Array:
         return self.step(Y, self.initial_carry(Y.shape[:-2]))[0]
 
-    def _norm(self, x_db: jax.Array, state: jax.Array, started: jax.Array):
+    def _norm(self, x_db: jax.Array, state: jax.Array, started: jax.Array, real: jax.Array | None):
         from jaxspec import bands
 
         s0 = jnp.where(started[..., None], state, x_db[..., 0])  # the first frame starts the mean
-        return bands.erb_norm(x_db, alpha=self.alpha, state=s0)
+        # frames that are not real leave the running mean as it is (a factor of 1)
+        alpha = self.alpha if real is None else jnp.where(real, jnp.float32(self.alpha), jnp.float32(1.0))
+        out, s = bands.erb_norm(x_db, alpha=alpha, state=s0)
+        if real is not None:  # no real frame: the state before the block
+            s = jnp.where(jnp.any(real), s, state)
+        return out, s
 
-    def step(self, Y: jax.Array, carry: dict) -> tuple[jax.Array, dict]:
-        """Enhance a block of frames ``Y`` ``(..., freq, frames)`` from ``carry``: ``(out, carry)``."""
+    def step(self, Y: jax.Array, carry: dict, n_valid: jax.Array | None = None) -> tuple[jax.Array, dict]:
+        """Enhance a block of frames ``Y`` ``(..., freq, frames)`` from ``carry``: ``(out, carry)``.
+
+        With ``n_valid`` (an int scalar, possibly traced) only the first ``n_valid`` frames are
+        real: the returned carry is the state after them, as if the block had ended there (the
+        outputs of the other frames are meaningless)."""
         import jaxspec as js
         from jaxspec import _numerics, bands
 
@@ -361,11 +372,12 @@ class BandDeepFilter(nnx.Module):
         Y = Y.astype(jnp.complex64)
         batch, T = Y.shape[:-2], Y.shape[-1]
         started = carry["started"]
+        real = None if n_valid is None else jnp.arange(T) < jnp.asarray(n_valid, jnp.int32)
         E = bands.band_power(Y, widths=self.widths, db=True)
-        erb, erb_s = self._norm(E, carry["erb"], started)
+        erb, erb_s = self._norm(E, carry["erb"], started, real)
         low = Y[..., : self.df_bins, :]
         mag_db = js.power_to_db(js.power(low), amin=1e-10, top_db=None)
-        mag, df_s = self._norm(mag_db, carry["df"], started)
+        mag, df_s = self._norm(mag_db, carry["df"], started, real)
         unit = _numerics.safe_unit(low)
         # (n, frames, rows, channels) for the convolutions along frequency
         n = -1
@@ -379,10 +391,12 @@ class BandDeepFilter(nnx.Module):
         h = carry["gru"].reshape((-1,) + carry["gru"].shape[-2:])
         g = self.hidden // self.groups
         new = []
+        lengths = None if n_valid is None else jnp.broadcast_to(jnp.asarray(n_valid, jnp.int32), x.shape[:1])
         for i, group in enumerate(self.rnns):
             parts, states = [], []
             for j, rnn in enumerate(group):
-                c, y = rnn(x[..., j * g:(j + 1) * g], initial_carry=h[:, i, j * g:(j + 1) * g], return_carry=True)
+                c, y = rnn(x[..., j * g:(j + 1) * g], initial_carry=h[:, i, j * g:(j + 1) * g], return_carry=True,
+                           seq_lengths=lengths)
                 parts.append(y)
                 states.append(c)
             y = jnp.concatenate(parts, axis=-1)
@@ -403,7 +417,17 @@ class BandDeepFilter(nnx.Module):
         pad_coefs = jnp.concatenate([jnp.zeros(batch + (self.df_order, self.df_bins, P), coefs.dtype), coefs], -1)
         filtered = bands.deep_filter(full, pad_coefs, order=self.df_order, lookahead=0)[..., P:]
         out = jnp.concatenate([filtered, (mask * Y)[..., self.df_bins:, :]], axis=-2)
-        past = full[..., full.shape[-1] - P:] if P else carry["past"]
-        carry = {"erb": erb_s, "df": df_s, "gru": jnp.stack(new, axis=1).reshape(carry["gru"].shape),
-                 "past": past, "started": jnp.ones_like(started)}
+        if not P:
+            past = carry["past"]
+        elif n_valid is None:
+            past = full[..., full.shape[-1] - P:]
+        else:  # the P frames before the first frame that is not real
+            past = jax.lax.dynamic_slice_in_dim(full, jnp.asarray(n_valid, jnp.int32), P, axis=-1)
+        gru = jnp.stack(new, axis=1).reshape(carry["gru"].shape)
+        if n_valid is None:
+            now = jnp.ones_like(started)
+        else:  # no real frame: the recurrent state of before the block (the RNN would return its last slot's)
+            now = started | (jnp.asarray(n_valid) > 0)
+            gru = jnp.where(jnp.asarray(n_valid) > 0, gru, carry["gru"])
+        carry = {"erb": erb_s, "df": df_s, "gru": gru, "past": past, "started": now}
         return out, carry
