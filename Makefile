@@ -20,9 +20,10 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
-# the demo's figure needs matplotlib (the `demo` extra, installed with the others above)
+# the demo trains the band model on the shipped real speech and scores it at 0 dB input on the
+# real unseen speakers and the two synthetic sets; its figure needs matplotlib (the `demo` extra)
 demo: $(STAMP)
-	$(VENV)/bin/jaxspec demo
+	$(VENV)/bin/jaxspec demo --config jaxspec/enhance/configs/band_real.json --snrs 0
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile

@@ -102,7 +102,30 @@ def _fmt_table(results: dict, snrs, *, families: bool = False) -> list[str]:
     return lines
 
 
-def _figure(path: str, ex: dict, cfg) -> bool:
+def _family_bars(axes, title: str, stats: dict) -> None:
+    """Two bar charts of one set's per-family results: median SI-SDR improvement (bars from the
+    25th to the 75th percentile) and the change of the median STOI from the noisy input's."""
+    import numpy as np
+
+    fams = list(stats)
+    methods = (("baseline", "spectral gate", "0.6"), ("enhanced", "model", "C3"), ("oracle_irm", "oracle IRM", "C0"))
+    x = np.arange(len(fams))
+    w = 0.8 / len(methods)
+    for k, (m, label, color) in enumerate(methods):
+        q = np.asarray([stats[f][m]["si_sdr_i"] for f in fams])  # (families, 3): q25, median, q75
+        axes[0].bar(x + (k - 1) * w, q[:, 1], w, yerr=[q[:, 1] - q[:, 0], q[:, 2] - q[:, 1]], color=color,
+                    label=label, capsize=2, error_kw={"lw": 0.6})
+        d = [stats[f][m]["stoi"][1] - stats[f]["noisy"]["stoi"][1] for f in fams]
+        axes[1].bar(x + (k - 1) * w, d, w, color=color, label=label)
+    for ax, ylabel in zip(axes, ("SI-SDR improvement (dB)", "STOI change")):
+        ax.set_xticks(x, fams, fontsize=8)
+        ax.axhline(0.0, color="k", lw=0.5)
+        ax.set_ylabel(ylabel, fontsize=9)
+    axes[0].set_title(title, fontsize=10)
+    axes[0].legend(fontsize=8, ncol=3)
+
+
+def _figure(path: str, ex: dict, cfg, families: tuple[str, dict] | None = None) -> bool:
     try:
         import matplotlib
 
@@ -124,13 +147,17 @@ def _figure(path: str, ex: dict, cfg) -> bool:
     panels = [("clean", spec(ex["clean"][i])), (f"noisy ({ex['snr']:g} dB)", spec(ex["noisy"][i])),
               ("estimated mask", np.asarray(ex["mask"][i])[:, :frames]), ("enhanced", spec(ex["enhanced"][i])),
               ("spectral-gating baseline", spec(ex["baseline"][i]))]
-    fig, axes = plt.subplots(len(panels) + 1, 1, figsize=(9, 13), sharex=True)
+    rows = len(panels) + 1 + (2 if families else 0)
+    fig = plt.figure(figsize=(9, 13 + (5 if families else 0)))
+    grid = fig.add_gridspec(rows, 1)
+    axes = [fig.add_subplot(grid[0])]
+    axes += [fig.add_subplot(grid[k], sharex=axes[0]) for k in range(1, len(panels) + 1)]
     axes[0].plot(t, ex["noisy"][i][:n], color="0.7", lw=0.5, label="noisy")
     axes[0].plot(t, ex["clean"][i][:n], color="C0", lw=0.5, label="clean")
     axes[0].plot(t, ex["enhanced"][i][:n], color="C3", lw=0.5, alpha=0.8, label="enhanced")
     axes[0].legend(loc="upper right", fontsize=8, ncol=3)
     axes[0].set_ylabel("amplitude")
-    axes[0].set_title(f"held-out sentence ({ex['set']} set), {ex['families'][i]} noise")
+    axes[0].set_title(f"a clip of the {ex['set']} set, {ex['families'][i]} noise")
     vmax = max(p.max() for name, p in panels if name != "estimated mask")
     extent = [0, n / sr, 0, sr / 2000]
     for ax, (name, img) in zip(axes[1:], panels):
@@ -141,6 +168,10 @@ def _figure(path: str, ex: dict, cfg) -> bool:
         ax.set_title(name, fontsize=10)
         fig.colorbar(im, ax=ax, pad=0.01, label="mask" if is_mask else "dB")
     axes[-1].set_xlabel("time (s)")
+    for ax in axes[:-1]:
+        ax.tick_params(labelbottom=False)
+    if families:
+        _family_bars([fig.add_subplot(grid[len(panels) + 1]), fig.add_subplot(grid[len(panels) + 2])], *families)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -164,14 +195,15 @@ def _demo(args: argparse.Namespace) -> int:
     os.makedirs(out, exist_ok=True)
     what = {"dnn": "a frame-wise DNN", "gru": "a causal GRU", "unet": "a U-Net", "band": "a causal band / deep-filter"}[cfg.model]
     print(f"jaxspec demo: training {what} mask estimator ({cfg.task}) for {cfg.steps} steps, then evaluating on "
-          f"the held-out set (output in {out}/)")
+          f"the held-out sets (output in {out}/)")
     res = train.run(cfg, out, resume=False)
     t_train = time.perf_counter() - t0
     print(f"trained in {t_train:.0f} s ({res['steps_per_s']:.2f} steps/s); evaluating ...")
     if cfg.task != "denoise":
         return _demo_dereverb(res["model"], cfg, out, args, t0, t_train, res)
     snrs = tuple(args.snrs)
-    sets = evaluate.ALL_SETS if cfg.corpus == "real" else evaluate.SETS  # trained on real speech: scored on it too
+    # trained on real speech: scored on it first (its clips give the examples and the figure), then on the others
+    sets = (evaluate.REAL_SET,) + evaluate.SETS if cfg.corpus == "real" else evaluate.SETS
     ev = evaluate.evaluate(res["model"], cfg, sets=sets, snrs=snrs, n_clips=args.eval_clips,
                            with_pesq=not args.no_pesq)
     ex = ev.pop("examples")
@@ -214,7 +246,9 @@ def _demo(args: argparse.Namespace) -> int:
         evaluate.enhance_file(res["model"], cfg, os.path.join(wav_dir, f"ex{i}_noisy.wav"),
                               os.path.join(wav_dir, f"ex{i}_enhanced.wav"))
     fig = os.path.join(out, "demo.png")
-    made = _figure(fig, ex, cfg)
+    fam_set = next((sp for sp in (evaluate.REAL_SET, "mismatched") if sp in sets and "0" in ev[sp]), None)
+    fam = (f"per noise family, {fam_set} set at 0 dB (median, quartiles)", ev[fam_set]["0"]["family_stats"]) if fam_set else None
+    made = _figure(fig, ex, cfg, fam)
     total = time.perf_counter() - t0
     with open(os.path.join(out, "metrics.json"), "w") as f:
         json.dump({"config": cfg.to_dict(), "metrics": ev, "summary": summary, "train_seconds": t_train,
