@@ -7,7 +7,8 @@ in. Its parts:
 - :class:`CausalEnhancer`, for a :func:`~jaxspec.enhance.evaluate.streamable` model (the causal
   GRU with fixed feature statistics, or the band model): streamed STFT (``jaxspec.streaming``),
   features with the past frames of the splice kept, ``MaskGRU.step`` (``BandDeepFilter.step``)
-  with its recurrent state (running means, past frames) carried, the mask, streamed iSTFT. One compiled step for a fixed block of frames. Its output equals
+  with its state carried (recurrent states; the band model's running means and past frames), the
+  mask, streamed iSTFT. One compiled step for a fixed block of frames. Its output equals
   ``enhance_array`` (to float rounding): nothing in it depends on where the blocks start.
 - :class:`ChunkEnhancer`, for the other models (the U-Net and the DNN, which see the future, and
   per-utterance feature normalisation): overlapping chunks of fixed length, each enhanced as a
