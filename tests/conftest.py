@@ -30,8 +30,7 @@ def x64():
 # The slowest files first: `make test` runs `-n 2 --dist loadfile`, and a long file collected last
 # (alphabetically, test_train.py is near the end) would leave one worker running it alone.
 _SLOW_FIRST = ("test_train.py", "test_sharding.py", "test_cli.py", "test_noise_families.py", "test_readme.py",
-               "test_band_model.py", "test_enhance_anyrate.py", "test_dereverb.py", "test_enhance_data.py",
-               "test_streaming.py", "test_stft.py", "test_chunked.py", "test_range.py")
+               "test_band_model.py", "test_enhance_anyrate.py", "test_dereverb.py", "test_enhance_data.py")
 
 _CACHE_ENV = {"JAX_COMPILATION_CACHE_DIR": None, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
               "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
