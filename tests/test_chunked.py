@@ -87,8 +87,6 @@ def test_streamed_gru_at_other_rates_equals_enhance_array(gru, sr):
     assert y.shape == ref.shape and _rel(y, ref) <= 1e-5, _rel(y, ref)
 
 
-
-
 def test_gru_step_with_no_real_frame_keeps_its_state(gru):
     feats = jnp.asarray(np.random.default_rng(2).standard_normal((2, n_features(GRU), 5)), jnp.float32)
     c0 = jnp.asarray(np.random.default_rng(3).standard_normal(gru.initial_carry((2,)).shape), jnp.float32)
@@ -96,6 +94,7 @@ def test_gru_step_with_no_real_frame_keeps_its_state(gru):
     np.testing.assert_array_equal(np.asarray(step(gru, feats, c0, 0)[1]), np.asarray(c0))
     _, c2 = step(gru, feats, c0, 2)
     np.testing.assert_allclose(np.asarray(c2), np.asarray(gru.step(feats[..., :2], c0)[1]), rtol=1e-5, atol=1e-6)
+
 
 @pytest.mark.parametrize("sr,block_frames,read", [(16000, 1, 5000), (16000, 7, 100), (48000, 7, 4410)])
 def test_streamed_band_model_equals_enhance_array(band, sr, block_frames, read):
@@ -108,6 +107,7 @@ def test_streamed_band_model_equals_enhance_array(band, sr, block_frames, read):
                                                    resample_seconds=0.3)), -1)
     assert y.shape == ref.shape and _rel(y, ref) <= 1e-5, _rel(y, ref)
     assert float(np.std(ref)) > 0
+
 
 @pytest.mark.parametrize("rates", [(48000, 16000), (16000, 48000), (44100, 16000), (16000, 22050)])
 def test_block_resampler_equals_resample(rates):
