@@ -29,6 +29,8 @@ inf, in value or gradient, except where the true answer itself does not fit in t
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -79,6 +81,49 @@ def pow2_scale(m: jax.Array, *, axis=None) -> jax.Array:
     itype, mask = bits
     s = jax.lax.bitcast_convert_type(jax.lax.bitcast_convert_type(m, itype) & jnp.asarray(mask, itype), m.dtype)
     return jnp.where(ok, s, jnp.ones_like(m))
+
+
+def amax(x: jax.Array, *, axis, keepdims: bool = False) -> jax.Array:
+    """``jnp.max`` whose gradient goes to one maximal element (the first), never NaN.
+
+    ``jnp.max``'s gradient finds the maxima by comparing the input with the result and divides by
+    their count. When XLA computes the input twice (once for the maximum, once for the
+    comparison, in two fusions), the two copies can round differently; the count is then 0 and
+    the gradient 0/0 = NaN. Seen on CPU with LLVM's optimisation level changed, and possible on
+    any backend whose fusion decisions differ. Here the gradient follows ``argmax``: no count, no
+    division. At ties (silence) all of it goes to the first maximum, a valid subgradient.
+
+    Args:
+      x: real array.
+      axis: axis or tuple of axes reduced.
+      keepdims: keep the reduced axes as size 1.
+
+    Returns:
+      The maximum, as ``jnp.max``; NaN where a reduced slice holds a NaN.
+    """
+    x = jnp.asarray(x)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return _amax(x, tuple(sorted(a % x.ndim for a in axes)), bool(keepdims))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+def _amax(x, axes, keepdims):
+    return jnp.max(x, axis=axes, keepdims=keepdims)
+
+
+@_amax.defjvp
+def _amax_jvp(axes, keepdims, primals, tangents):
+    (x,), (t,) = primals, tangents
+    kept = [i for i in range(x.ndim) if i not in axes]
+
+    def rows(a):  # the reduced axes last, as one
+        a = jnp.transpose(a, kept + list(axes))
+        return a.reshape(a.shape[:len(kept)] + (-1,))
+
+    first = jnp.argmax(rows(x), axis=-1, keepdims=True)
+    out = jnp.max(x, axis=axes, keepdims=keepdims)
+    tan = jnp.take_along_axis(rows(t), first, axis=-1)[..., 0]
+    return out, (jnp.expand_dims(tan, axes) if keepdims else tan)
 
 
 def abs_max(z: jax.Array) -> jax.Array:

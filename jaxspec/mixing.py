@@ -743,7 +743,7 @@ def fit_length(key: jax.Array, noise: jax.Array, length: int, *, return_params: 
 
 
 def _peak(x: jax.Array, axes: tuple[int, ...]) -> jax.Array:
-    return jnp.max(_numerics.safe_abs(x), axis=axes)
+    return _numerics.amax(_numerics.safe_abs(x), axis=axes)
 
 
 def _stft_peak(fn: str, Y: jax.Array, params: dict) -> jax.Array:
@@ -800,7 +800,7 @@ def _stft_peak(fn: str, Y: jax.Array, params: dict) -> jax.Array:
     inv = np.where(env > tiny, 1.0 / np.where(env > tiny, env, 1.0), 1.0)
     # a hair above the exact bound, so that float rounding in the iSTFT never crosses it
     inv = inv * (1.0 + 64.0 * float(np.finfo(np.float32 if rdt == jnp.float32 else np.float64).eps))
-    bound = jnp.max(y[..., start:stop] * jnp.asarray(inv, rdt), axis=-1) if stop > start else jnp.zeros(y.shape[:-1], rdt)
+    bound = _numerics.amax(y[..., start:stop] * jnp.asarray(inv, rdt), axis=-1) if stop > start else jnp.zeros(y.shape[:-1], rdt)
     return m * bound
 
 

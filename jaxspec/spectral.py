@@ -92,7 +92,7 @@ def _ref_value(fn: str, ref, mag_like: jax.Array) -> jax.Array:
     """``ref`` as an array broadcastable against ``mag_like``; ``"max"`` is per example."""
     if isinstance(ref, str):
         _checks.choice(fn, "ref", ref, ("max",))
-        return jnp.max(mag_like, axis=_db_axes(mag_like.ndim), keepdims=True)
+        return _numerics.amax(mag_like, axis=_db_axes(mag_like.ndim), keepdims=True)
     if callable(ref):
         raise TypeError(
             f"{fn}: ref must be a number, an array broadcastable to the per-example shape, or 'max' "
@@ -107,7 +107,7 @@ def _clamp_top_db(fn: str, db: jax.Array, top_db) -> jax.Array:
     if top_db is None:
         return db
     _checks.concrete_positive(fn, "top_db", top_db, allow_zero=True)
-    peak = jnp.max(db, axis=_db_axes(db.ndim), keepdims=True)
+    peak = _numerics.amax(db, axis=_db_axes(db.ndim), keepdims=True)
     return jnp.maximum(db, peak - jnp.asarray(top_db, db.dtype))
 
 
@@ -119,7 +119,7 @@ def _log10_to_db(fn: str, lp: jax.Array, *, ref, amin, top_db) -> jax.Array:
     db = 10.0 * jnp.maximum(lp, _numerics.safe_log10(amin))
     if isinstance(ref, str):
         _checks.choice(fn, "ref", ref, ("max",))
-        ref_db = jnp.max(db, axis=_db_axes(db.ndim), keepdims=True)
+        ref_db = _numerics.amax(db, axis=_db_axes(db.ndim), keepdims=True)
     else:
         ref_db = 10.0 * _numerics.safe_log10(jnp.maximum(_ref_value(fn, ref, lp), amin))
     return _clamp_top_db(fn, db - ref_db, top_db)

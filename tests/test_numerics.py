@@ -108,3 +108,22 @@ def test_nan_in_nan_out_value_and_gradient(f, x):
     assert np.isnan(np.asarray(f(v))).any()
     g = np.asarray(jax.grad(lambda u: jnp.sum(f(u)))(v))
     assert not np.all(np.isfinite(g))
+
+
+@pytest.mark.parametrize("axis,keepdims", [(-1, False), ((-2, -1), True), ((0, 2), False), (1, True)])
+def test_amax_is_jnp_max_with_its_gradient_on_one_maximum(axis, keepdims):
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((3, 4, 5)).astype(np.float32))
+    np.testing.assert_array_equal(nm.amax(x, axis=axis, keepdims=keepdims), jnp.max(x, axis=axis, keepdims=keepdims))
+    loss = lambda f: lambda v: jnp.sum(jnp.sin(f(v)))  # noqa: E731
+    g = jax.grad(loss(lambda v: nm.amax(v, axis=axis, keepdims=keepdims)))(x)
+    np.testing.assert_allclose(g, jax.grad(loss(lambda v: jnp.max(v, axis=axis, keepdims=keepdims)))(x), rtol=1e-6)
+    # under jit and vmap too
+    gj = jax.jit(jax.vmap(jax.grad(loss(lambda v: nm.amax(v, axis=-1)))))(x)
+    np.testing.assert_allclose(gj, jax.vmap(jax.grad(loss(lambda v: jnp.max(v, axis=-1))))(x), rtol=1e-6)
+
+
+def test_amax_at_ties_gives_the_whole_gradient_to_the_first_maximum_and_propagates_nan():
+    g = jax.grad(lambda v: jnp.sum(nm.amax(v, axis=-1)))(jnp.zeros((2, 4)))
+    np.testing.assert_array_equal(g, [[1, 0, 0, 0], [1, 0, 0, 0]])
+    v = nm.amax(jnp.array([[1.0, np.nan, 2.0], [1.0, 3.0, 2.0]]), axis=-1)
+    assert np.isnan(v[0]) and v[1] == 3.0

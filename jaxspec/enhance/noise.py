@@ -556,7 +556,7 @@ def _random_eq(u: jax.Array, x: jax.Array, sr: int, eq_db) -> jax.Array:
     for m in range(3):
         c = _lin(u[..., 1 + m, None], -1.0, 1.0) / (m + 1)
         g = g + c * jnp.cos(jnp.pi * (m + 1) * v + 2 * jnp.pi * u[..., 4 + m, None])
-    peak = jnp.max(jnp.abs(g), axis=-1, keepdims=True)
+    peak = _numerics.amax(jnp.abs(g), axis=-1, keepdims=True)
     g = _numerics.safe_div(g, peak) * (eq_db * _lin(u[..., 7:8], 0.3, 1.0))
     return _filter(x, (10 ** (g / 20)).astype(jnp.complex64))
 
