@@ -3,9 +3,10 @@
 STOI: batch 32 x 4 s at 16 kHz (quick: 4 x 1 s) of speech-like signals (harmonic sources with a
 syllable-rate envelope) in white noise, jaxspec.stoi (one jit, resampling to 10 kHz included)
 against pystoi.stoi in a Python loop over the batch. Target: >= 10x faster on 1 core.
-Also: si_sdr and the multi-resolution STFT loss (auraloss's three resolutions) with its gradient on
-the same batch, against a torch version of the same loss (forward + backward), on the GPU when
-JAX runs on one (``_harness.torch_device``).
+Also: the gradient of 1 - STOI (the example's training loss), si_sdr and the multi-resolution
+STFT loss (auraloss's three resolutions) with its gradient on the same batch, against a torch
+version of the same loss (forward + backward), on the GPU when JAX runs on one
+(``_harness.torch_device``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ def run(ctx: _harness.Ctx) -> list[dict]:
                                                                        repeats=rep)))
     rows.append(_harness.row(SUITE, f"estoi {B}x{secs}s 16k", "jaxspec", _harness.time_jax(
         functools.partial(js.stoi, sr=SR, extended=True), c, y, repeats=rep)))
+    # 1 - STOI as a training loss (the example's): its gradient with respect to the estimate
+    sg = jax.grad(lambda e, r: jnp.mean(1.0 - js.stoi(r, e, sr=SR)))
+    rows.append(_harness.row(SUITE, f"stoi-loss+grad {B}x{secs}s 16k", "jaxspec",
+                             _harness.time_jax(sg, y, c, repeats=rep)))
     try:
         from pystoi import stoi as pystoi
 
