@@ -298,14 +298,16 @@ def _on_cpu_by_rows(fn, x: jax.Array, core: int, frames: int) -> jax.Array:
 
 
 @functools.lru_cache(maxsize=64)
-def _synthesis_fn(n: int, hop: int, window: bytes):
+def _synthesis_fn(n: int, hop: int, window: bytes, frames_first: bool = False):
     w = np.frombuffer(window, np.float64)
 
     def plain(S, wj=None, transform=jnp.fft.irfft):  # (..., freq, frames) -> (..., n + hop * (frames - 1))
-        frames = transform(jnp.swapaxes(S, -1, -2), n=n, axis=-1)
+        frames = transform(S if frames_first else jnp.swapaxes(S, -1, -2), n=n, axis=-1)
         return overlap_add(frames * (jnp.asarray(w, frames.dtype) if wj is None else wj), hop)
 
     def local(S, wj):
+        if frames_first:  # no transpose to keep in cache: the row loop measured slower here
+            return plain(S, wj)
         return _on_cpu_by_rows(lambda v: plain(v, wj), S, 2, S.shape[-1])
 
     op = _batched(_partition_batch(local, 2, 1, window=True))
@@ -319,27 +321,30 @@ def _synthesis_fn(n: int, hop: int, window: bytes):
 
     def bwd(_, g):
         frames = 1 + (g.shape[-1] - n) // hop
-        S0 = jnp.zeros(g.shape[:-1] + (n // 2 + 1, frames), jnp.result_type(g.dtype, jnp.complex64))
+        core = (frames, n // 2 + 1) if frames_first else (n // 2 + 1, frames)
+        S0 = jnp.zeros(g.shape[:-1] + core, jnp.result_type(g.dtype, jnp.complex64))
         return jax.vjp(lambda v: plain(v, transform=irfft), S0)[1](g)  # (its forward pass is dead code)
 
     f.defvjp(fwd, bwd)
     return plain, f
 
 
-def synthesis(S: jax.Array, *, n: int, hop: int, window: np.ndarray) -> jax.Array:
+def synthesis(S: jax.Array, *, n: int, hop: int, window: np.ndarray, frames_first: bool = False) -> jax.Array:
     """``overlap_add(window * irfft(swapaxes(S, -1, -2), n))`` in one fused op, partitioned over the
     leading dims (the core of :func:`jaxspec.istft`, before the window-sum-square division).
 
     Args:
-      S: complex ``(..., n // 2 + 1, frames)``.
+      S: complex ``(..., n // 2 + 1, frames)``, or ``(..., frames, n // 2 + 1)`` with
+        ``frames_first`` (then no transpose at all).
       n: frame and FFT length (static).
       hop: hop in samples (static).
       window: ``(n,)`` NumPy window (any scale folded in).
+      frames_first: the layout of ``S`` (static).
 
     Returns:
       real ``(..., n + hop * (frames - 1))``.
     """
-    plain, op = _synthesis_fn(int(n), int(hop), _window_bytes(window, n))
+    plain, op = _synthesis_fn(int(n), int(hop), _window_bytes(window, n), bool(frames_first))
     return op(S) if is_traced(S) else plain(S)
 
 

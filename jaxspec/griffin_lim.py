@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
-from .stft import _resolve, istft, n_frames as _n_frames, stft
+from .stft import _analysis, _resolve, _synthesis_frames_first, _synthesis_window, n_frames as _n_frames
 from .windows import WindowSpec
 
 __all__ = ["griffin_lim"]
@@ -83,7 +83,7 @@ def griffin_lim(
         if freq < 2:
             raise ValueError(f"{fn}: cannot infer n_fft from magnitude.shape[-2]={freq}; pass n_fft")
         n_fft = 2 * (freq - 1)
-    n_fft, hop, _ = _resolve(fn, n_fft, hop_length, win_length)
+    n_fft, hop, win_length = _resolve(fn, n_fft, hop_length, win_length)
     if n_fft // 2 + 1 != freq:
         raise ValueError(f"{fn}: n_fft={n_fft} expects magnitude.shape[-2] == {n_fft // 2 + 1}, got {freq}")
     center = _checks.static_bool(fn, "center", center)
@@ -128,18 +128,22 @@ def griffin_lim(
     else:
         angles = jnp.ones(magnitude.shape, cdt)
 
-    kw = dict(n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window, center=center)
+    w = _synthesis_window(fn, window, n_fft, hop, win_length)
     beta = jnp.asarray(momentum, rdt) / (1 + jnp.asarray(momentum, rdt))
-    mag = magnitude.astype(rdt)
+    # the loop runs frames first, (..., frames, freq), the layout the FFTs read and write: no
+    # transpose per iteration, only of the magnitude and the initial phases, once
+    mag = jnp.swapaxes(magnitude.astype(rdt), -1, -2)
+    angles = jnp.swapaxes(angles, -1, -2)
 
     def body(_, carry):
         angles, prev, _ = carry
-        y = istft(mag * angles, length=length, **kw)
-        rebuilt = stft(y, pad_mode="constant", **kw)
+        y = _synthesis_frames_first(mag * angles, n_fft, hop, w, center, length)
+        rebuilt = _analysis(y, n_fft, hop, w, center, "constant")
         return _unit_or_zero(rebuilt - beta * prev), rebuilt, y
 
     # n_iter + 1 passes, the last one's signal returned: one iSTFT in the program, not two (less
     # to compile), for one unused STFT at run time
-    y0 = jax.eval_shape(lambda a: istft(mag * a, length=length, **kw), angles)
-    _, _, y = jax.lax.fori_loop(0, n_iter + 1, body, (angles, jnp.zeros(magnitude.shape, cdt), jnp.zeros(y0.shape, y0.dtype)))
+    n_out = length if length is not None else n_fft + hop * (T - 1) - (2 * (n_fft // 2) if center else 0)
+    y0 = jnp.zeros(magnitude.shape[:-2] + (n_out,), rdt)
+    _, _, y = jax.lax.fori_loop(0, n_iter + 1, body, (angles, jnp.zeros(mag.shape, cdt), y0))
     return y

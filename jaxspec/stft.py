@@ -186,21 +186,29 @@ def stft(
             f"while axis {long_axis} is long ({x.shape[long_axis]}). stft transforms the last axis; for "
             f"soundfile-style (samples, channels) audio pass jnp.swapaxes(x, -1, -2) (i.e. x.T for 2-D input)"
         )
-    if center:
-        p = n_fft // 2
-        x = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(p, p)], mode=pad_mode)
-    elif x.shape[-1] < n_fft:
+    if not center and x.shape[-1] < n_fft:
         raise ValueError(
             f"{fn}: with center=False the signal must have at least n_fft={n_fft} samples, got "
             f"x.shape[-1]={x.shape[-1]}; use center=True or a smaller n_fft"
         )
     if fft_impl == "matmul":
-        return _fft.rfft_matmul(_frame(x, n_fft, hop), window=w * scale)
-    frames = _frame(x, n_fft, hop) * jnp.asarray(w, x.dtype)
-    spec = _fft.rfft(frames, axis=-1)
+        return _fft.rfft_matmul(_frame(_center_pad(x, n_fft, center, pad_mode), n_fft, hop), window=w * scale)
+    spec = _analysis(x, n_fft, hop, w, center, pad_mode)
     if scale != 1.0:
         spec = spec * jnp.asarray(scale, x.dtype)
     return jnp.swapaxes(spec, -1, -2)
+
+
+def _center_pad(x: jax.Array, n_fft: int, center: bool, pad_mode: str) -> jax.Array:
+    if not center:
+        return x
+    p = n_fft // 2
+    return jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(p, p)], mode=pad_mode)
+
+
+def _analysis(x: jax.Array, n_fft: int, hop: int, w: np.ndarray, center: bool, pad_mode: str) -> jax.Array:
+    """:func:`stft`'s arithmetic on validated arguments, frames first: ``(..., frames, freq)``."""
+    return _fft.rfft(_frame(_center_pad(x, n_fft, center, pad_mode), n_fft, hop) * jnp.asarray(w, x.dtype), axis=-1)
 
 
 def istft(
@@ -258,13 +266,7 @@ def istft(
     inv_scale = 1.0 / norm_scale(fn, normalized, n_fft)
     length = _checks.static_int(fn, "length", length, minimum=0, allow_none=True)
     fft_impl = _checks.choice(fn, "fft_impl", fft_impl, _fft.FFT_IMPLS)
-    w = frame_window(window, n_fft=n_fft, win_length=win_length, fn=fn)
-    if nola_min(w, hop) <= 1e-10 * float(np.max(w * w, initial=0.0)):
-        raise ValueError(
-            f"{fn}: window={window!r} with win_length={win_length} and hop_length={hop} violates NOLA "
-            f"(the sum of squared shifted windows is zero somewhere), so the STFT cannot be inverted; "
-            f"use a smaller hop_length or another window"
-        )
+    w = _synthesis_window(fn, window, n_fft, hop, win_length)
     T = S.shape[-1]
     if length is not None:
         padded = length + 2 * (n_fft // 2) if center else length
@@ -272,12 +274,39 @@ def istft(
         S = S[..., :T]
     if T < 1:
         raise ValueError(f"{fn}: S must have at least one frame, got shape {S.shape}")
-    rdt = jnp.finfo(S.dtype).dtype
     scale = w * inv_scale
     if fft_impl == "matmul":
         y = _overlap_add(_fft.irfft_matmul(S, n=n_fft, window=scale), hop)
     else:
         y = _fft.synthesis(S, n=n_fft, hop=hop, window=scale)
+    return _normalise_and_trim(y, w, T, n_fft, hop, center, length)
+
+
+def _synthesis_window(fn: str, window, n_fft: int, hop: int, win_length: int) -> np.ndarray:
+    """The frame window, after checking that it satisfies NOLA at ``hop`` (else ``ValueError``)."""
+    w = frame_window(window, n_fft=n_fft, win_length=win_length, fn=fn)
+    if nola_min(w, hop) <= 1e-10 * float(np.max(w * w, initial=0.0)):
+        raise ValueError(
+            f"{fn}: window={window!r} with win_length={win_length} and hop_length={hop} violates NOLA "
+            f"(the sum of squared shifted windows is zero somewhere), so the STFT cannot be inverted; "
+            f"use a smaller hop_length or another window"
+        )
+    return w
+
+
+def _synthesis_frames_first(S: jax.Array, n_fft: int, hop: int, w: np.ndarray, center: bool,
+                            length: int | None) -> jax.Array:
+    """:func:`istft` of a validated frames-first STFT ``(..., frames, freq)`` whose frame count
+    ``length`` already fits (``normalized=False``), with no transpose: for loops such as
+    Griffin-Lim's that stay frames first from one iteration to the next."""
+    y = _fft.synthesis(S, n=n_fft, hop=hop, window=w, frames_first=True)
+    return _normalise_and_trim(y, w, S.shape[-2], n_fft, hop, center, length)
+
+
+def _normalise_and_trim(y: jax.Array, w: np.ndarray, T: int, n_fft: int, hop: int, center: bool,
+                        length: int | None) -> jax.Array:
+    """Divide the overlap-added ``y`` by the window-sum-square envelope and cut it as ``istft``."""
+    rdt = y.dtype
     env = window_sumsquare(w, T, hop)
     start = n_fft // 2 if center else 0
     if length is None:
