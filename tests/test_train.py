@@ -268,6 +268,9 @@ def test_nan_weights_are_refused_on_save_and_on_load(tmp_path):
     (dict(speech=3), TypeError, "speech must be a path"),
     (dict(valid_speech="x"), ValueError, "valid_speech and valid_noise go together"),
     (dict(segment_seconds=0.0), ValueError, "segment_seconds must be > 0"),
+    (dict(fresh_noise=1), TypeError, "fresh_noise must be true or false"),
+    (dict(fresh_noise=True, noise="noise_dir"), ValueError, "fresh_noise must be false with noise files"),
+    (dict(fresh_noise=True, task="dereverb"), ValueError, "fresh_noise must be false"),
 ])
 def test_config_rejects_what_cannot_train(change, exc, match):
     with pytest.raises(exc, match=match):
@@ -423,3 +426,38 @@ def test_sharded_step_matches_single_device():
     env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
     r = subprocess.run([sys.executable, "-c", SHARDED], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "SHARDED_OK" in r.stdout, r.stdout + r.stderr
+
+
+FRESH = TINY.replace(fresh_noise=True, steps=2, checkpoint_every=2)
+
+
+def test_fresh_noise_is_new_every_step_balanced_and_band_limited():
+    cfg = FRESH
+    babble = jnp.asarray(np.random.default_rng(0).standard_normal(cfg.sr).astype(np.float32))
+    band = jnp.asarray([3400.0, 8000.0, 3400.0, 8000.0])
+    make = jax.jit(lambda k: train.fresh_noise(k, babble, band, cfg))
+    a, b = np.asarray(make(jax.random.key(0))), np.asarray(make(jax.random.key(1)))
+    np.testing.assert_array_equal(a, np.asarray(make(jax.random.key(0))))  # a function of the key
+    assert a.shape == (4, cfg.segment) and np.all(np.isfinite(a))
+    assert np.all(np.abs(a - b).max(-1) > 0.1)  # every row new for a new key: no bank
+    P = np.abs(np.fft.rfft(a, axis=-1)) ** 2
+    f = np.fft.rfftfreq(cfg.segment, 1 / cfg.sr)
+    above = P[:, f > 3400 + train.BAND_EDGE_HZ].sum(-1) / P[:, f < 3400].sum(-1)
+    assert np.all(above[[0, 2]] < 1e-6) and np.all(above[[1, 3]] > 1e-3)  # limited to its row's band only
+    # white (flat) and pink (falling) rows both drawn: the pool holds each kind equally often
+    tilt = [P[r, (f > 300) & (f < 1000)].mean() / P[r, (f > 2000) & (f < 3000)].mean() for r in range(4)]
+    assert min(tilt) < 2.0 < max(tilt)
+    with pytest.raises(ValueError, match="needs band and babble"):
+        train.make_mixtures(jax.random.key(0), jnp.zeros((4, 8000)), None, cfg)
+
+
+def test_a_run_with_fresh_noise_is_deterministic_and_has_no_noise_bank(tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "noise_bank", lambda *a, **k: pytest.fail("fresh_noise must not build a bank"))
+    logs = []
+    ra = train.run(FRESH, str(tmp_path / "a"), log=logs.append)
+    rb = train.run(FRESH, str(tmp_path / "b"), **QUIET)
+    assert ra["losses"] == rb["losses"] and len(ra["losses"]) == 2 and np.all(np.isfinite([v for _, v in ra["losses"]]))
+    assert any("noise generated in every step (white/pink)" in line for line in logs)
+    b = ip.StepBatches(seed=0, segment=800, rows=range(2), speech=ip.Corpus(ip.scan(ip.shipped_speech("train")[:2])[0],
+                                                                            sr=FRESH.sr), noise=None)(0)
+    assert set(b) == {"clean", "band"} and np.all(b["band"] == FRESH.sr / 2)

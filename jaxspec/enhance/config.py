@@ -41,8 +41,9 @@ class TrainConfig:
     corpus ``corpus`` (``"synthetic"``: the espeak-ng/flite/festival corpus, whose babble is made
     of the training voices; ``"real"``: the recorded human speakers of ``data/real``, whose babble
     comes from its disjoint babble pool, and whose telephone-band recordings get noise limited to
-    the same band), and noise generated from a key with the kinds ``noise_kinds``, ``noise_clips``
-    clips of ``noise_seconds``), optionally room impulse responses from ``rir`` (files, at most
+    the same band), and noise generated from a key with the kinds ``noise_kinds``: a bank of
+    ``noise_clips`` clips of ``noise_seconds`` made once and cropped, or with ``fresh_noise`` new
+    noise drawn inside every training step, each row of a kind at random), optionally room impulse responses from ``rir`` (files, at most
     ``rir_seconds`` of each is used). Every example is a random crop of ``segment_seconds`` at
     ``sr`` Hz, or, with ``pause_range`` ``[low, high]`` seconds, whole utterances one after another
     with pauses uniform in that range between them, after a leading noise-only stretch (what a
@@ -133,6 +134,7 @@ class TrainConfig:
     noise_kinds: tuple = TRAIN_KINDS
     noise_clips: int = 192
     noise_seconds: float = 4.0
+    fresh_noise: bool = False
     augment: bool = True
     speaker_augment: bool = True
     reverb_prob: float = 0.2
@@ -214,7 +216,7 @@ class TrainConfig:
             object.__setattr__(self, "level_range", (float(lr_[0]), float(lr_[1])))
         real("snr_low", *SNR_RANGE)
         real("snr_high", *SNR_RANGE)
-        for name in ("augment", "speaker_augment", "skip_bad_files"):
+        for name in ("augment", "speaker_augment", "skip_bad_files", "fresh_noise"):
             if not isinstance(getattr(self, name), bool):
                 bad(name, "true or false", TypeError)
         for name, allowed in (("target", TARGETS), ("loss", LOSSES), ("feature_norm", FEATURE_NORMS),
@@ -248,6 +250,9 @@ class TrainConfig:
             if k not in NOISE_KINDS:
                 raise ValueError(f"TrainConfig: noise_kinds has {k!r}; allowed: {NOISE_KINDS}")
         object.__setattr__(self, "noise_kinds", tuple(kinds))
+        if self.fresh_noise and (self.noise is not None or self.pairs is not None or self.task == "dereverb"):
+            bad("fresh_noise", "false with noise files (noise), precomputed pairs (pairs) or task='dereverb': it "
+                "draws generated noise inside every training step")
         if not self.snr_low <= self.snr_high:
             bad("snr_high", f">= snr_low ({self.snr_low})")
         if self.hop_length > self.n_fft:

@@ -401,7 +401,8 @@ class StepBatches:
     ``pause_range`` the speech rows are utterances with pauses (:meth:`Corpus.utterances`). A row
     whose speech files are band-limited (``Corpus(bands=)``: telephone recordings) gets its noise
     limited to the same band (:func:`band_limit`), so the target never lacks what the mixture has
-    above the band.
+    above the band. With ``noise=None`` (noise made on the device) there are no noise rows:
+    ``"band"`` holds each row's band in Hz instead, for the device to limit its noise to.
     """
 
     def __init__(self, *, seed: int, segment: int, rows: range, speech, noise, rirs: RirSet | None = None,
@@ -414,7 +415,8 @@ class StepBatches:
 
     def __call__(self, step: int) -> dict:
         clean = np.empty((len(self.rows), self.segment), np.float32)
-        noise = np.empty_like(clean)
+        noise = None if self.noise is None else np.empty_like(clean)
+        bands = np.empty(len(self.rows), np.float32)
         rir = None if self.rirs is None else np.empty((len(self.rows), self.rirs.rirs.shape[1]), np.float32)
         for j, r in enumerate(self.rows):
             rng = np.random.default_rng([self.seed, int(step), r])
@@ -422,12 +424,14 @@ class StepBatches:
                 clean[j], band = self.speech.draw(rng, self.segment, pause_range=self.pause_range)
             else:
                 clean[j], band = self.speech.crop(rng, self.segment), math.inf
-            noise[j] = self.noise.crop(rng, self.segment)
-            if band < self.speech.sr / 2:
-                noise[j] = band_limit(noise[j], self.speech.sr, band)
+            bands[j] = min(band, self.speech.sr / 2)
+            if noise is not None:
+                noise[j] = self.noise.crop(rng, self.segment)
+                if band < self.speech.sr / 2:
+                    noise[j] = band_limit(noise[j], self.speech.sr, band)
             if rir is not None:
                 rir[j] = self.rirs.draw(rng)
-        out = {"clean": clean, "noise": noise}
+        out = {"clean": clean, "noise": noise} if noise is not None else {"clean": clean, "band": bands}
         if rir is not None:
             out["rir"] = rir
         return out

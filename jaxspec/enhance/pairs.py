@@ -68,12 +68,13 @@ def write(out_dir: str, cfg: TrainConfig, *, examples: int, shard_size: int = 25
         raise ValueError(f"pairs.write: {out_dir!r} already holds a dataset ({HEADER}); use another directory")
     speech, noise, rirs = train.build_sources(cfg, log=log)
     batches = ip.StepBatches(seed=cfg.seed, segment=cfg.segment, rows=range(cfg.batch_size), speech=speech,
-                             noise=noise, rirs=rirs, pause_range=cfg.pause_range)
+                             noise=None if isinstance(noise, train.FreshNoise) else noise, rirs=rirs,
+                             pause_range=cfg.pause_range)
     stft = lambda x: js_stft(x, cfg)  # noqa: E731
 
     @jax.jit
-    def make(key, clean, noise_raw, rir):
-        target, _, mixture = train.make_mixtures(key, clean, noise_raw, cfg, rir)
+    def make(key, clean, noise_raw, rir, band, babble):
+        target, _, mixture = train.make_mixtures(key, clean, noise_raw, cfg, rir, band=band, babble=babble)
         return (to_channels_last(stft(mixture)).astype(jnp.float16),
                 to_channels_last(stft(target)).astype(jnp.float16))
 
@@ -82,8 +83,10 @@ def write(out_dir: str, cfg: TrainConfig, *, examples: int, shard_size: int = 25
     inputs, targets = [], []
     while done < examples:
         b = batches(step)
-        x, y = make(jax.random.fold_in(base, step), jnp.asarray(b["clean"]), jnp.asarray(b["noise"]),
-                    None if "rir" not in b else jnp.asarray(b["rir"]))
+        n, band, babble = train.step_noise(b, noise)
+        x, y = make(jax.random.fold_in(base, step), jnp.asarray(b["clean"]), None if n is None else jnp.asarray(n),
+                    None if "rir" not in b else jnp.asarray(b["rir"]), None if band is None else jnp.asarray(band),
+                    None if babble is None else jnp.asarray(babble))
         take = min(cfg.batch_size, examples - done)
         inputs.append(np.asarray(x[:take]))
         targets.append(np.asarray(y[:take]))

@@ -26,6 +26,7 @@ so a run resumed from a checkpoint ends with the same parameters as an uninterru
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -191,8 +192,8 @@ def draw_rirs(key: jax.Array, batch: int, cfg: TrainConfig) -> jax.Array:
     return js.synthetic_rir(k_r, sr=cfg.sr, rt60=rt60, length=int(round(cfg.rir_seconds * cfg.sr)), drr_db=drr)
 
 
-def make_mixtures(key: jax.Array, clean_raw: jax.Array, noise_raw: jax.Array, cfg: TrainConfig,
-                  rir: jax.Array | None = None):
+def make_mixtures(key: jax.Array, clean_raw: jax.Array, noise_raw: jax.Array | None, cfg: TrainConfig,
+                  rir: jax.Array | None = None, *, band: jax.Array | None = None, babble: jax.Array | None = None):
     """The on-device data pipeline: crops, speaker augmentation (``speaker_augment``:
     :func:`augment_speaker`), reverberation (``task`` with ``"dereverb"``, or ``rir`` given) or
     room augmentation (``reverb_prob``: :func:`augment_room`), level drift (:func:`gain_drift`)
@@ -203,6 +204,10 @@ def make_mixtures(key: jax.Array, clean_raw: jax.Array, noise_raw: jax.Array, cf
     dereverberation task) the speech is ``reverb(clean, rir, align=True)`` and the returned target
     is its early part (``early_rir``: direct path and the first 50 ms of reflections),
     time-aligned with the mixture.
+
+    ``noise_raw`` ``(batch, L_n)``: noise rows, cropped at random. ``None``: noise generated here
+    (:func:`fresh_noise`, ``cfg.fresh_noise``) from ``babble``, the speech stream its babble is cut
+    from, and limited to each row's ``band`` (Hz, ``(batch,)``).
 
     Returns ``(target, interference, mixture)``, each ``(batch, cfg.segment)``, with
     ``mixture = target + interference``.
@@ -226,7 +231,12 @@ def make_mixtures(key: jax.Array, clean_raw: jax.Array, noise_raw: jax.Array, cf
     if cfg.task == "dereverb":
         mixture = speech
     else:
-        noise = js.fit_length(k_n, noise_raw, cfg.segment)
+        if noise_raw is None:
+            if babble is None or band is None:
+                raise ValueError("make_mixtures: noise_raw=None (noise made here) needs band and babble")
+            noise = fresh_noise(k_n, babble, band, cfg)
+        else:
+            noise = js.fit_length(k_n, noise_raw, cfg.segment)
         if cfg.augment:
             N = js.random_eq(k_e, js.stft(noise, n_fft=cfg.n_fft, hop_length=cfg.hop_length), max_db=6.0)
             noise = js.istft(N, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=cfg.segment)
@@ -245,6 +255,29 @@ def make_mixtures(key: jax.Array, clean_raw: jax.Array, noise_raw: jax.Array, cf
     gain = jnp.reshape(gain, gain.shape + (1,) * (mixture.ndim - jnp.ndim(gain)))
     clean = clean * gain
     return clean, mixture - clean, mixture
+
+
+BAND_EDGE_HZ = 400.0  # width of the raised-cosine edge above a band-limited row's band
+
+
+def fresh_noise(key: jax.Array, babble: jax.Array, band: jax.Array, cfg: TrainConfig) -> jax.Array:
+    """``(batch, cfg.segment)`` noise generated for one step (``cfg.fresh_noise``): a pool of
+    ``ceil(batch / K)`` clips of each of the ``K`` kinds ``cfg.noise_kinds`` (babble and the other
+    speech-based kinds cut from ``babble``, a 1-D speech stream), ``batch`` of them drawn without
+    replacement, each low-passed to its row's ``band`` in Hz as the input pipeline's
+    :func:`~jaxspec.enhance.input_pipeline.band_limit` does (a row whose band reaches Nyquist
+    unchanged)."""
+    batch = band.shape[0]
+    kinds = cfg.noise_kinds
+    n = len(kinds) * -(-batch // len(kinds))
+    k_pool, k_pick = jax.random.split(key)
+    pool = _noise.noise_bank(k_pool, babble, n=n, samples=cfg.segment, sr=cfg.sr, kinds=kinds)
+    noise = pool[jax.random.permutation(k_pick, n)[:batch]]
+    f = jnp.fft.rfftfreq(cfg.segment, 1.0 / cfg.sr)
+    band = jnp.asarray(band, jnp.float32)[:, None]
+    edge = 0.5 + 0.5 * jnp.cos(jnp.pi * jnp.clip((f - band) / BAND_EDGE_HZ, 0.0, 1.0))
+    gain = jnp.where(band + BAND_EDGE_HZ >= cfg.sr / 2, 1.0, edge)
+    return jnp.fft.irfft(jnp.fft.rfft(noise, axis=-1) * gain, n=cfg.segment, axis=-1)
 
 
 GAIN_DRIFT_DB = 6.0  # the talker's level wanders within +-this over a segment
@@ -336,19 +369,20 @@ def _all_finite(tree) -> jax.Array:
 
 @functools.lru_cache(maxsize=8)
 def make_train_step(cfg: TrainConfig) -> Callable:
-    """``train_step(model, optimizer, clean_raw, noise_raw, key, rir=None) -> {"loss", "grad_norm", "ok"}``,
-    one ``nnx.jit``.
+    """``train_step(model, optimizer, clean_raw, noise_raw, key, rir=None, band=None, babble=None)
+    -> {"loss", "grad_norm", "ok"}``, one ``nnx.jit``.
 
     ``clean_raw`` ``(batch, L_c)`` and ``noise_raw`` ``(batch, L_n)`` are raw rows (longer ones
     are cropped at random, shorter ones looped by ``fit_length``); ``rir`` ``(batch, rir_length)``
-    reverberates the speech. The model and optimiser are updated in place, unless the loss, the
+    reverberates the speech. ``noise_raw=None`` makes the noise in the step from ``band`` and
+    ``babble`` (:func:`make_mixtures`). The model and optimiser are updated in place, unless the loss, the
     gradient norm or any updated parameter is not finite: then the step is skipped (both keep
     their previous state) and ``ok`` is False. Cached per config.
     """
 
     @nnx.jit
-    def train_step(model, optimizer, clean_raw, noise_raw, key, rir=None):
-        clean, noise, mixture = make_mixtures(key, clean_raw, noise_raw, cfg, rir)
+    def train_step(model, optimizer, clean_raw, noise_raw, key, rir=None, band=None, babble=None):
+        clean, noise, mixture = make_mixtures(key, clean_raw, noise_raw, cfg, rir, band=band, babble=babble)
         loss, grads = nnx.value_and_grad(loss_from_waves)(model, clean, noise, mixture, cfg)
         return _guarded_update(model, optimizer, loss, grads)
 
@@ -426,9 +460,26 @@ def noise_bank(cfg: TrainConfig, speech, *, key: jax.Array, n: int | None = None
     return np.asarray(bank)
 
 
+@dataclasses.dataclass(frozen=True)
+class FreshNoise:
+    """The noise source of ``cfg.fresh_noise``: noise generated inside every step, its babble cut
+    from ``stream`` (1-D speech)."""
+
+    stream: np.ndarray
+
+
+def step_noise(b: dict, noise) -> tuple:
+    """``(noise_raw, band, babble)`` for :func:`make_mixtures` from a
+    :class:`~jaxspec.enhance.input_pipeline.StepBatches` batch ``b`` of the noise source ``noise``."""
+    if isinstance(noise, FreshNoise):
+        return None, b["band"], noise.stream
+    return b["noise"], None, None
+
+
 def build_sources(cfg: TrainConfig, *, log: Callable[[str], None] = print):
     """``(speech, noise, rirs)`` for training: file corpora (or the shipped corpus and a generated
-    noise bank) and an optional :class:`~jaxspec.enhance.input_pipeline.RirSet`."""
+    noise bank, or with ``cfg.fresh_noise`` a :class:`FreshNoise`) and an optional
+    :class:`~jaxspec.enhance.input_pipeline.RirSet`."""
     skip = cfg.skip_bad_files
     babble = None
     if cfg.speech is None and cfg.corpus == "real":
@@ -441,6 +492,8 @@ def build_sources(cfg: TrainConfig, *, log: Callable[[str], None] = print):
         speech = ip.Corpus.from_source(cfg.speech, sr=cfg.sr, skip_bad=skip, what="speech", log=log)
     if cfg.task == "dereverb" and cfg.noise is None:  # no noise in this task: nothing to generate
         noise = ip.ArrayCorpus(np.zeros((1, 1), np.float32), sr=cfg.sr, what="no noise")
+    elif cfg.noise is None and cfg.fresh_noise:
+        noise = FreshNoise(_speech_stream(speech if babble is None else babble, cfg.sr))
     elif cfg.noise is None:
         bank = noise_bank(cfg, speech if babble is None else babble, key=jax.random.fold_in(jax.random.key(cfg.seed), 1 << 20))
         noise = ip.ArrayCorpus(bank, sr=cfg.sr, what="generated noise")
@@ -556,14 +609,17 @@ def training_mixtures(cfg: TrainConfig, speech, noise, rirs=None, *, steps: int 
     sources, augmentation and mixing; keys of their own), for measuring feature statistics. Every
     process reads every row, so all processes measure the same statistics."""
     batches = ip.StepBatches(seed=cfg.seed, segment=cfg.segment, rows=range(cfg.batch_size), speech=speech,
-                             noise=noise, rirs=rirs, pause_range=cfg.pause_range)
-    mix = jax.jit(lambda k, c, n, r: js.stft(make_mixtures(k, c, n, cfg, r)[2], n_fft=cfg.n_fft,
-                                             hop_length=cfg.hop_length))
+                             noise=None if isinstance(noise, FreshNoise) else noise, rirs=rirs,
+                             pause_range=cfg.pause_range)
+    mix = jax.jit(lambda k, c, n, r, band, bab: js.stft(make_mixtures(k, c, n, cfg, r, band=band, babble=bab)[2],
+                                                        n_fft=cfg.n_fft, hop_length=cfg.hop_length))
     key = jax.random.fold_in(jax.random.key(cfg.seed), 1 << 21)
     for i in range(steps):
         b = batches(i)
         rir = jnp.asarray(b["rir"]) if "rir" in b else None
-        yield mix(jax.random.fold_in(key, i), jnp.asarray(b["clean"]), jnp.asarray(b["noise"]), rir)
+        n, band, bab = step_noise(b, noise)
+        yield mix(jax.random.fold_in(key, i), jnp.asarray(b["clean"]), None if n is None else jnp.asarray(n), rir,
+                  None if band is None else jnp.asarray(band), None if bab is None else jnp.asarray(bab))
 
 
 def _build(cfg: TrainConfig):
@@ -636,6 +692,8 @@ def run(cfg: TrainConfig, workdir: str, *, resume: bool = True, until: int | Non
     else:
         if cfg.task == "dereverb" and cfg.noise is None:
             noise_text = "no noise"
+        elif isinstance(noise, FreshNoise):
+            noise_text = f"noise generated in every step ({'/'.join(cfg.noise_kinds)})"
         else:
             noise_text = f"{len(noise)} noise " + ("file(s)" if cfg.noise else f"clip(s) generated ({'/'.join(cfg.noise_kinds)})")
         data = (f"{len(speech)} speech file(s) ({speech.seconds / 3600:.2f} h), {noise_text}"
@@ -648,8 +706,11 @@ def run(cfg: TrainConfig, workdir: str, *, resume: bool = True, until: int | Non
     if pairs is not None:
         batches = PairBatches(pairs, seed=cfg.seed, batch_size=cfg.batch_size, rows=rows)
     else:
-        batches = ip.StepBatches(seed=cfg.seed, segment=cfg.segment, rows=rows, speech=speech, noise=noise, rirs=rirs,
+        batches = ip.StepBatches(seed=cfg.seed, segment=cfg.segment, rows=rows, speech=speech,
+                                 noise=None if isinstance(noise, FreshNoise) else noise, rirs=rirs,
                                  pause_range=cfg.pause_range)
+        if isinstance(noise, FreshNoise):
+            babble_on_mesh = jax.device_put(jnp.asarray(noise.stream), NamedSharding(mesh, P()))
     if data_state.get("next_step", start) != start:
         raise ckpt.CheckpointError(f"checkpoint of step {start} in {workdir!r} records data position "
                                    f"{data_state.get('next_step')!r}; it was not written by this trainer")
@@ -692,8 +753,12 @@ def run(cfg: TrainConfig, workdir: str, *, resume: bool = True, until: int | Non
                     metrics = fast_step(shard_batch(b["input"], mesh), shard_batch(b["target"], mesh))
                 else:
                     rir = shard_batch(b["rir"], mesh) if "rir" in b else None
-                    metrics = fast_step(shard_batch(b["clean"], mesh), shard_batch(b["noise"], mesh),
-                                        jax.random.fold_in(base_key, step), rir)
+                    if "band" in b:  # noise made in the step
+                        metrics = fast_step(shard_batch(b["clean"], mesh), None, jax.random.fold_in(base_key, step),
+                                            rir, shard_batch(b["band"], mesh), babble_on_mesh)
+                    else:
+                        metrics = fast_step(shard_batch(b["clean"], mesh), shard_batch(b["noise"], mesh),
+                                            jax.random.fold_in(base_key, step), rir)
                 step += 1
                 pending.append((step, metrics))
                 if step == start + 1:
