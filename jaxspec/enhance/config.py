@@ -43,8 +43,8 @@ class TrainConfig:
     comes from its disjoint babble pool, and whose telephone-band recordings get noise limited to
     the same band), and noise generated from a key with the kinds ``noise_kinds``: a bank of
     ``noise_clips`` clips of ``noise_seconds`` made once and cropped, or with ``fresh_noise`` new
-    noise drawn inside every training step, each row of a kind at random), optionally room impulse responses from ``rir`` (files, at most
-    ``rir_seconds`` of each is used). Every example is a random crop of ``segment_seconds`` at
+    noise drawn inside every training step, each row of a kind at random), optionally room
+    impulse responses from ``rir`` (files, at most ``rir_seconds`` of each is used). Every example is a random crop of ``segment_seconds`` at
     ``sr`` Hz, or, with ``pause_range`` ``[low, high]`` seconds, whole utterances one after another
     with pauses uniform in that range between them, after a leading noise-only stretch (what a
     model must see to track the noise floor), read lazily from its file (see :mod:`jaxspec.enhance.input_pipeline`) by ``threads``

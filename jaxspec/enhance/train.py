@@ -375,9 +375,9 @@ def make_train_step(cfg: TrainConfig) -> Callable:
     ``clean_raw`` ``(batch, L_c)`` and ``noise_raw`` ``(batch, L_n)`` are raw rows (longer ones
     are cropped at random, shorter ones looped by ``fit_length``); ``rir`` ``(batch, rir_length)``
     reverberates the speech. ``noise_raw=None`` makes the noise in the step from ``band`` and
-    ``babble`` (:func:`make_mixtures`). The model and optimiser are updated in place, unless the loss, the
-    gradient norm or any updated parameter is not finite: then the step is skipped (both keep
-    their previous state) and ``ok`` is False. Cached per config.
+    ``babble`` (:func:`make_mixtures`). The model and optimiser are updated in place, unless the
+    loss, the gradient norm or any updated parameter is not finite: then the step is skipped (both
+    keep their previous state) and ``ok`` is False. Cached per config.
     """
 
     @nnx.jit
