@@ -54,7 +54,8 @@ def test_version_and_help(capsys):
 TINY_REAL = TrainConfig(steps=2, batch_size=2, segment_seconds=1.0, n_fft=256, hop_length=128, hidden=16, layers=1,
                         noise_clips=6, noise_seconds=0.5, warmup_steps=1, log_every=1, checkpoint_every=2,
                         model="band", feature_norm="running", corpus="real", pause_range=(0.2, 0.4), clean_share=0.05,
-                        stoi_weight=1.0, augment=False, speaker_augment=False, reverb_prob=0.0, level_range=None)
+                        stoi_weight=1.0, fresh_noise=True, augment=False, speaker_augment=False, reverb_prob=0.0,
+                        level_range=None)
 
 
 def test_demo_tiny(tmp_path, capsys):
