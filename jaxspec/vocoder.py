@@ -286,7 +286,7 @@ def _interp(x: jax.Array, pos: jax.Array, cutoff, half: int, zeros: float) -> ja
         flat = jnp.broadcast_to(flat, xp.shape[:-1] + flat.shape[-1:])
         xs = jnp.take_along_axis(xp, flat, axis=-1, mode="clip").reshape(xp.shape[:-1] + taps.shape[-2:])
     fl = jnp.floor(jax.lax.stop_gradient(pos))
-    inside = (fl >= -half) & (fl <= L)  # elsewhere (as before the nearest-sample taps) zero
+    inside = (fl >= -half) & (fl <= L)  # a position with floor outside [-half, L] gives 0
     return jnp.where(inside, jnp.sum(xs * w, axis=-1), jnp.zeros((), rdt))
 
 
