@@ -266,16 +266,16 @@ def _interp(x: jax.Array, pos: jax.Array, cutoff, half: int, zeros: float) -> ja
     c = cutoff[..., None] if cutoff.ndim else cutoff  # broadcasts against r (..., n)
     width = jnp.minimum(zeros / c, jnp.asarray(half, rdt))
     a, g = jnp.pi * c * r, jnp.pi * r / width  # the sinc's and the window's phase at r
-    aj = jnp.pi * jnp.asarray(c)[..., None] * jr  # (..., 1, taps) or (taps,)
-    gj = jnp.pi * jr / jnp.asarray(width)[..., None]
+    c_t, width_t = c[..., None], width[..., None]  # against the taps: (..., 1, 1) or (1,)
+    aj, gj = jnp.pi * c_t * jr, jnp.pi * jr / width_t  # the same phases at the taps j
     sin_cd = jnp.sin(a)[..., None] * jnp.cos(aj) - jnp.cos(a)[..., None] * jnp.sin(aj)  # sin(pi c (r - j))
     cos_gd = jnp.cos(g)[..., None] * jnp.cos(gj) + jnp.sin(g)[..., None] * jnp.sin(gj)  # cos(pi (r - j) / width)
     d = r[..., None] - jr
     centre = j == 0
-    den = jnp.where(centre, jnp.ones((), rdt), jnp.pi * jnp.asarray(c)[..., None] * d)
-    sinc = jnp.where(centre, _sin_over(jnp.pi * c * r)[..., None], sin_cd / den)
-    win = jnp.where(jnp.abs(d) < jnp.asarray(width)[..., None], 0.5 + 0.5 * cos_gd, 0.0)
-    w = jnp.asarray(c)[..., None] * sinc * win
+    den = jnp.where(centre, jnp.ones((), rdt), jnp.pi * c_t * d)
+    sinc = jnp.where(centre, _sin_over(a)[..., None], sin_cd / den)
+    win = jnp.where(jnp.abs(d) < width_t, 0.5 + 0.5 * cos_gd, 0.0)
+    w = c_t * sinc * win
     xp = jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(half + 1, half + 2)])
     idx = jnp.clip(near.astype(jnp.int32), -half, L + 1) + half + 1  # index into xp of tap j = 0
     taps = idx[..., None] + jnp.asarray(j, jnp.int32)

@@ -442,7 +442,7 @@ def test_fresh_noise_is_new_every_step_balanced_and_band_limited():
     assert np.all(np.abs(a - b).max(-1) > 0.1)  # every row new for a new key: no bank
     P = np.abs(np.fft.rfft(a, axis=-1)) ** 2
     f = np.fft.rfftfreq(cfg.segment, 1 / cfg.sr)
-    above = P[:, f > 3400 + train.BAND_EDGE_HZ].sum(-1) / P[:, f < 3400].sum(-1)
+    above = P[:, f > 3400 + ip.BAND_EDGE_HZ].sum(-1) / P[:, f < 3400].sum(-1)
     assert np.all(above[[0, 2]] < 1e-6) and np.all(above[[1, 3]] > 1e-3)  # limited to its row's band only
     # white (flat) and pink (falling) rows both drawn: the pool holds each kind equally often
     tilt = [P[r, (f > 300) & (f < 1000)].mean() / P[r, (f > 2000) & (f < 3000)].mean() for r in range(4)]

@@ -165,7 +165,10 @@ def _loop(x: np.ndarray, n: int, offset: int = 0) -> np.ndarray:
     return np.tile(x, reps)[offset:offset + n]
 
 
-def band_limit(x: np.ndarray, sr: int, band_hz: float, *, transition_hz: float = 400.0) -> np.ndarray:
+BAND_EDGE_HZ = 400.0  # width of band_limit's raised-cosine edge (the trainer's on-device copy uses it too)
+
+
+def band_limit(x: np.ndarray, sr: int, band_hz: float, *, transition_hz: float = BAND_EDGE_HZ) -> np.ndarray:
     """``x`` low-passed to ``band_hz`` (a raised-cosine edge ``transition_hz`` wide above it), by
     one real FFT; unchanged when the band reaches Nyquist."""
     if band_hz + transition_hz >= sr / 2:

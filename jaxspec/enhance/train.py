@@ -257,9 +257,6 @@ def make_mixtures(key: jax.Array, clean_raw: jax.Array, noise_raw: jax.Array | N
     return clean, mixture - clean, mixture
 
 
-BAND_EDGE_HZ = 400.0  # width of the raised-cosine edge above a band-limited row's band
-
-
 def fresh_noise(key: jax.Array, babble: jax.Array, band: jax.Array, cfg: TrainConfig) -> jax.Array:
     """``(batch, cfg.segment)`` noise generated for one step (``cfg.fresh_noise``): a pool of
     ``ceil(batch / K)`` clips of each of the ``K`` kinds ``cfg.noise_kinds`` (babble and the other
@@ -275,8 +272,8 @@ def fresh_noise(key: jax.Array, babble: jax.Array, band: jax.Array, cfg: TrainCo
     noise = pool[jax.random.permutation(k_pick, n)[:batch]]
     f = jnp.fft.rfftfreq(cfg.segment, 1.0 / cfg.sr)
     band = jnp.asarray(band, jnp.float32)[:, None]
-    edge = 0.5 + 0.5 * jnp.cos(jnp.pi * jnp.clip((f - band) / BAND_EDGE_HZ, 0.0, 1.0))
-    gain = jnp.where(band + BAND_EDGE_HZ >= cfg.sr / 2, 1.0, edge)
+    edge = 0.5 + 0.5 * jnp.cos(jnp.pi * jnp.clip((f - band) / ip.BAND_EDGE_HZ, 0.0, 1.0))
+    gain = jnp.where(band + ip.BAND_EDGE_HZ >= cfg.sr / 2, 1.0, edge)
     return jnp.fft.irfft(jnp.fft.rfft(noise, axis=-1) * gain, n=cfg.segment, axis=-1)
 
 
