@@ -449,8 +449,7 @@ def _stoi_core(x: jax.Array, y: jax.Array, extended: bool) -> jax.Array:
     y_tob = _numerics.safe_sqrt(jnp.matmul(obm, jnp.swapaxes(ys.real ** 2 + ys.imag ** 2, -1, -2), precision=hp))
     # (n, 15, n_spec) -> segments (n, 15, N, n_seg): the N frames of segment s are [s, s + N).
     # Segment s is valid when s + N - 1 <= K - 2. Segments run along the last (contiguous) axis.
-    xseg = jnp.stack([x_tob[..., i:i + n_seg] for i in range(_STOI_N)], axis=-2)
-    yseg = jnp.stack([y_tob[..., i:i + n_seg] for i in range(_STOI_N)], axis=-2)
+    xseg, yseg = _segments(x_tob, n_seg), _segments(y_tob, n_seg)
     n_valid = jnp.maximum(n_keep - _STOI_N, 0)  # J
     seg_ok = (jnp.arange(n_seg) < n_valid[..., None])[..., None, None, :]
     if extended:
@@ -462,13 +461,26 @@ def _stoi_core(x: jax.Array, y: jax.Array, extended: bool) -> jax.Array:
         scale = _l2(xseg, -2) / (_l2(yseg, -2) + _EPS64)
         clip = 10.0 ** (-_STOI_BETA / 20.0)
         y_prime = jnp.minimum(yseg * scale, xseg * (1.0 + clip))
-        y_prime = y_prime - jnp.mean(y_prime, axis=-2, keepdims=True)
+        yc = y_prime - jnp.mean(y_prime, axis=-2, keepdims=True)
         xc = xseg - jnp.mean(xseg, axis=-2, keepdims=True)
-        y_prime = y_prime / (_l2(y_prime, -2) + _EPS64)
-        xc = xc / (_l2(xc, -2) + _EPS64)
-        total = jnp.sum(jnp.where(seg_ok, y_prime * xc, 0.0), axis=(-3, -2, -1))
+        # pystoi's sum((yc / (|yc| + eps)) * (xc / (|xc| + eps))), each segment's sums taken once
+        num = jnp.sum(yc * xc, axis=-2)
+        den = (_numerics.safe_sqrt(jnp.sum(yc * yc, axis=-2)) + _EPS64) * (
+            _numerics.safe_sqrt(jnp.sum(xc * xc, axis=-2)) + _EPS64)
+        total = jnp.sum(jnp.where(seg_ok[..., 0, :], num / den, 0.0), axis=(-2, -1))
         d = _numerics.safe_div(total, (n_valid * _STOI_BANDS).astype(dt))
     return jnp.where(n_valid > 0, d, jnp.asarray(1e-5, dt))
+
+
+def _segments(x: jax.Array, n_seg: int) -> jax.Array:
+    """``(..., T)`` -> ``(..., N, n_seg)`` with ``out[..., i, s] = x[..., s + i]`` (``n_seg <= T - N + 1``).
+
+    ``N + 1`` copies of ``x`` laid end to end and cut into rows of ``T + 1`` samples: row ``i``
+    then starts at ``x[i]``. Only a broadcast, reshapes and slices: XLA compiles it in a few per
+    cent of the time ``N`` stacked slices take, and runs it about twice as fast."""
+    T, N = x.shape[-1], _STOI_N
+    z = jnp.broadcast_to(x[..., None, :], x.shape[:-1] + (N + 1, T)).reshape(x.shape[:-1] + ((N + 1) * T,))
+    return z[..., : N * (T + 1)].reshape(x.shape[:-1] + (N, T + 1))[..., :n_seg]
 
 
 def _row_col_normalize(x: jax.Array) -> jax.Array:

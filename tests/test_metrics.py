@@ -236,6 +236,18 @@ def test_stoi_matches_pystoi_on_speech(speech_pairs, extended):
     assert np.max(np.abs(ours - theirs)) < 1e-3  # in practice float32 rounding only
 
 
+@pytest.mark.parametrize("extended", [False, True])
+def test_stoi_float64_equals_pystoi(speech_pairs, extended):
+    """In float64 the algorithm is pystoi's to rounding: a changed step shows here, not only in float32."""
+    from pystoi import stoi as pystoi
+
+    refs, ests = (a[:4] for a in speech_pairs)
+    with jax.enable_x64(True):
+        ours = np.asarray(jax.jit(functools.partial(js.stoi, sr=16000, extended=extended))(refs, ests))
+    theirs = np.array([pystoi(r, e, 16000, extended=extended) for r, e in zip(refs, ests)])
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("sr", [8000, 44100])
 def test_resampler_matches_pystoi(sr):
     from pystoi.utils import resample_oct
