@@ -272,6 +272,8 @@ def multi_resolution_stft_loss(reference: jax.Array, estimate: jax.Array, *,
       w_sc: weight of the spectral-convergence term.
       w_log_mag: weight of the log-magnitude term.
       eps: floor of the squared magnitude (static, > 0), which keeps the log and the sqrt finite.
+        (Where the STFT's peak exceeds ``sqrt(eps)`` by more than about 1e19 in float32, the
+        floor is about 1e-19 of the peak instead: the smallest square the dtype holds.)
 
     Returns:
       ``(...,)`` loss per example. Finite value and gradient at all-zero input and at
@@ -300,14 +302,18 @@ def multi_resolution_stft_loss(reference: jax.Array, estimate: jax.Array, *,
         kw = dict(n_fft=n_fft, hop_length=hop, win_length=wl, window=window, center=True, pad_mode="reflect")
         P = stft(ref, **kw)
         Q = stft(est, **kw)
-        # sqrt(max(|P|^2, eps)) == max(|P|, sqrt(eps)); the loss is invariant to scaling P, Q and
-        # the floor together, so both are divided by a power of two near their peak (stop_gradient
-        # is exact) and no square or squared denominator leaves float32 range
+        # the loss is invariant to scaling P, Q and the floor together, so both are divided by a
+        # power of two near their peak (stop_gradient is exact): then |P|^2 <= 8 and no square
+        # overflows. The squared floor is kept within [the smallest normal number, 16]: above 16
+        # every bin is floored on both sides (loss 0, as with the floor itself); the lower bound
+        # only matters for bins over 380 dB (float32) below the peak, in signals whose peak is
+        # over 1e19 times sqrt(eps)
         s = _numerics.pow2_scale(jnp.maximum(_numerics.abs_max(P), _numerics.abs_max(Q)), axis=(-2, -1))
-        m_ref = jnp.maximum(_numerics.safe_abs(_numerics.divide_by_scale(P, s)), floor / s)
-        m_est = jnp.maximum(_numerics.safe_abs(_numerics.divide_by_scale(Q, s)), floor / s)
-        sc = _numerics.safe_norm(m_ref - m_est, axis=(-2, -1)) / _numerics.safe_norm(m_ref, axis=(-2, -1))
-        lm = jnp.mean(jnp.abs(jnp.log(m_ref) - jnp.log(m_est)), axis=(-2, -1))
+        f2 = jnp.clip(jnp.square(floor / s), jnp.finfo(s.dtype).tiny, 16.0)
+        q_ref, q_est = (jnp.maximum(jnp.square(Z.real / s) + jnp.square(Z.imag / s), f2) for Z in (P, Q))
+        d = jnp.sqrt(q_ref) - jnp.sqrt(q_est)  # |S| - |S_hat|, each sqrt(max(|S|^2, eps)) (scaled)
+        sc = _numerics.safe_sqrt(jnp.sum(d * d, axis=(-2, -1))) / jnp.sqrt(jnp.sum(q_ref, axis=(-2, -1)))
+        lm = 0.5 * jnp.mean(jnp.abs(jnp.log(q_ref) - jnp.log(q_est)), axis=(-2, -1))
         total = total + w_sc * sc + w_log_mag * lm
     return total / len(sizes[0])
 
