@@ -441,9 +441,8 @@ def _stoi_core(x: jax.Array, y: jax.Array, extended: bool) -> jax.Array:
     # compaction: kept frames first, in order; the rest zeroed. Fixed length n_fr.
     order = jnp.argsort(jnp.logical_not(keep), axis=-1, stable=True)
     valid = jnp.arange(n_fr) < n_keep[..., None]
-    rows = (order + n_fr * jnp.arange(order.shape[0])[:, None]).reshape(-1)  # rows of (n * n_fr, 256)
-    xk = jnp.where(valid[..., None], jnp.take(xf.reshape((-1, _STOI_FRAME)), rows, axis=0).reshape(xf.shape), 0.0)
-    yk = jnp.where(valid[..., None], jnp.take(yf.reshape((-1, _STOI_FRAME)), rows, axis=0).reshape(yf.shape), 0.0)
+    xk = jnp.where(valid[..., None], jnp.take_along_axis(xf, order[..., None], axis=-2), 0.0)
+    yk = jnp.where(valid[..., None], jnp.take_along_axis(yf, order[..., None], axis=-2), 0.0)
     x_sil = _overlap_add(xk, _STOI_HOP)  # valid prefix: (K - 1) * 128 + 256 samples
     y_sil = _overlap_add(yk, _STOI_HOP)
     # STFT of the compacted signals: frames 0 .. K-2 are the ones pystoi sees
