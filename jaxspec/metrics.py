@@ -484,7 +484,7 @@ def _segments(x: jax.Array, n_seg: int) -> jax.Array:
     ``N + 1`` copies of ``x`` laid end to end and cut into rows of ``T + 1`` samples: row ``i``
     then starts at ``x[i]``. Only a broadcast, reshapes and slices: XLA compiles it in a few per
     cent of the time ``N`` stacked slices take (STOI's compile halves). Inside STOI it runs 6-12%
-    slower than the slices, which fused into their consumers where the copies are materialised."""
+    slower than the slices did: they fused into their consumers, the copies are materialised."""
     T, N = x.shape[-1], _STOI_N
     z = jnp.broadcast_to(x[..., None, :], x.shape[:-1] + (N + 1, T)).reshape(x.shape[:-1] + ((N + 1) * T,))
     return z[..., : N * (T + 1)].reshape(x.shape[:-1] + (N, T + 1))[..., :n_seg]
