@@ -195,6 +195,10 @@ def test_band_config_trains_and_enhances():
         TrainConfig(stoi_weight=-1.0)
     with pytest.raises(ValueError, match="stoi_weight"):
         TrainConfig(stoi_weight=1.0)  # the GRU's loss has no STOI term: not silently ignored
+    with pytest.raises(ValueError, match="over_suppression"):
+        TrainConfig(model="band", feature_norm="running", over_suppression=-0.5)
+    with pytest.raises(ValueError, match="over_suppression"):
+        TrainConfig(over_suppression=2.0)  # nor has it this penalty
     cfg = TrainConfig(steps=30, batch_size=4, segment_seconds=0.5, n_fft=256, hop_length=128, hidden=32, layers=1,
                       model="band", feature_norm="running", loss="sa", lr=1e-2, warmup_steps=1, augment=False,
                       speaker_augment=False, reverb_prob=0.0, level_range=None)
@@ -214,11 +218,19 @@ def test_band_config_trains_and_enhances():
     def losses(Y, S):
         s_hat = js.istft(0.7 * Y, n_fft=256, hop_length=128, length=8000)
         d = 1.0 - jnp.mean(js.stoi(js.istft(S, n_fft=256, hop_length=128, length=8000), s_hat, sr=SR))
+        # the speech-removed penalty: compressed magnitude below the target's, at the mixture's RMS
+        scale = 1.0 / jnp.sqrt(jnp.mean(js.power(Y), axis=(-2, -1), keepdims=True))
+        m = (js.compress(js.magnitude(0.7 * Y * scale), power=train.SA_POWER)
+             - js.compress(js.magnitude(S * scale), power=train.SA_POWER))
         return (train.band_loss(Y, S, 0.7 * Y, cfg, 8000), d,
-                train.band_loss(Y, S, 0.7 * Y, cfg.replace(stoi_weight=0.5), 8000))
+                train.band_loss(Y, S, 0.7 * Y, cfg.replace(stoi_weight=0.5), 8000),
+                train.band_loss(Y, S, 0.7 * Y, cfg.replace(over_suppression=3.0), 8000),
+                jnp.mean(jnp.minimum(m, 0.0) ** 2))
 
-    base, d, weighted = losses(Y, S)
+    base, d, weighted, harsher, under = losses(Y, S)
     np.testing.assert_allclose(float(weighted), float(base + 0.5 * d), rtol=1e-5)
+    assert float(under) > 1e-3 * float(base)  # the 0.7 mask removes speech: the penalty is not empty
+    np.testing.assert_allclose(float(harsher), float(base + 2.0 * under), rtol=1e-5)
     assert 0.05 < float(d) < 0.95
     x = np.asarray(clean[:1]) + 0.1 * np.asarray(noise[:1])
     x22 = np.asarray(js.resample(x, orig_sr=SR, target_sr=22050))

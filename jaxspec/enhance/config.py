@@ -80,7 +80,8 @@ class TrainConfig:
     model :class:`~jaxspec.enhance.models.BandDeepFilter` with ``layers`` grouped GRU layers of
     ``hidden`` units, which takes the STFT itself and returns the enhanced STFT: it needs
     ``feature_norm="running"`` and a loss on the estimate, ``"sa"`` (compressed magnitude and
-    compressed complex terms, plus ``stoi_weight`` times ``1 - STOI`` of the waveforms) or
+    compressed complex terms, ``over_suppression`` times a penalty on the compressed magnitude
+    the estimate lacks (speech removed), plus ``stoi_weight`` times ``1 - STOI`` of the waveforms) or
     ``"sisdr"``; its ``target`` is not used). Target ``target`` (irm/psm/ibm/cirm), loss ``loss`` (``"mask"``: MSE to the
     target mask; ``"sa"``: signal approximation on compressed magnitudes; ``"sisdr"``: negative
     SI-SDR of the iSTFT).
@@ -109,6 +110,7 @@ class TrainConfig:
     target: str = "irm"
     loss: str = "sa"
     stoi_weight: float = 0.0
+    over_suppression: float = 1.0
     snr_low: float = -5.0
     snr_high: float = 15.0
     lr: float = 2e-3
@@ -195,6 +197,7 @@ class TrainConfig:
         real("reverb_prob", 0.0, 1.0)
         real("clean_share", 0.0, 1.0)
         real("stoi_weight", 0.0)
+        real("over_suppression", 0.0)
         if self.clean_share >= 1.0:
             bad("clean_share", ">= 0 and < 1 (the share of examples mixed with no noise)")
         pr = self.pause_range
@@ -231,6 +234,8 @@ class TrainConfig:
             bad("loss", "'sa' or 'sisdr' for model='band' (it returns the enhanced STFT, not a mask)")
         if self.stoi_weight and not (self.model == "band" and self.loss == "sa"):
             bad("stoi_weight", "0 unless model='band' with loss='sa' (the only loss with a STOI term)")
+        if self.over_suppression != 1.0 and not (self.model == "band" and self.loss == "sa"):
+            bad("over_suppression", "1 unless model='band' with loss='sa' (the only loss with that penalty)")
         ch = self.unet_channels
         if isinstance(ch, str) or not isinstance(ch, (list, tuple)) or len(ch) < 2 or not all(
                 isinstance(c, numbers.Integral) and not isinstance(c, bool) and 1 <= c <= 1024 for c in ch):

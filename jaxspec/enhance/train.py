@@ -55,7 +55,6 @@ from .models import CIRM_C, CIRM_K, make_model
 LOG_EPS = 1e-8
 SA_POWER = 0.3
 # the band model's loss (loss="sa"): terms on spectra scaled to a unit-RMS mixture
-OVER_SUPPRESSION = 1.0  # extra weight on compressed magnitude the estimate lacks (speech removed)
 MR_WEIGHT = 0.1  # weight of the multi-resolution STFT term on the waveforms
 MR_RESOLUTIONS = ((256, 64), (512, 128), (1024, 256))  # (n_fft, hop) of that term
 VALID_SEED = 2**31 - 1
@@ -148,8 +147,8 @@ def loss_from_stfts(model, Y: jax.Array, S: jax.Array, cfg: TrainConfig, length:
 
 def band_loss(Y: jax.Array, S: jax.Array, S_hat: jax.Array, cfg: TrainConfig, length: int) -> jax.Array:
     """The band model's loss, the same at any input level: with target and estimate scaled by the
-    mixture's RMS, compressed complex + compressed magnitude terms, an ``OVER_SUPPRESSION``
-    penalty on the magnitude the estimate lacks, and ``MR_WEIGHT`` times the multi-resolution STFT
+    mixture's RMS, compressed complex + compressed magnitude terms, ``cfg.over_suppression`` times
+    a penalty on the magnitude the estimate lacks, and ``MR_WEIGHT`` times the multi-resolution STFT
     loss of the waveforms (``MR_RESOLUTIONS``), plus ``cfg.stoi_weight`` times ``1 - STOI`` of the
     waveforms (:func:`jaxspec.stoi`, differentiable)."""
     rms = jnp.sqrt(jnp.mean(js.power(Y), axis=(-2, -1), keepdims=True))
@@ -158,7 +157,7 @@ def band_loss(Y: jax.Array, S: jax.Array, S_hat: jax.Array, cfg: TrainConfig, le
     d = js.compress(S_hat, power=SA_POWER) - js.compress(S, power=SA_POWER)
     m = js.compress(js.magnitude(S_hat), power=SA_POWER) - js.compress(js.magnitude(S), power=SA_POWER)
     under = jnp.minimum(m, 0.0)
-    loss = jnp.mean(d.real ** 2 + d.imag ** 2) + jnp.mean(m * m) + OVER_SUPPRESSION * jnp.mean(under * under)
+    loss = jnp.mean(d.real ** 2 + d.imag ** 2) + jnp.mean(m * m) + cfg.over_suppression * jnp.mean(under * under)
     if MR_WEIGHT or cfg.stoi_weight:
         istft = lambda X: js.istft(X, n_fft=cfg.n_fft, hop_length=cfg.hop_length, length=length)  # noqa: E731
         s, s_hat = istft(S), istft(S_hat)
