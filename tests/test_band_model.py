@@ -24,9 +24,13 @@ SR, NF, HOP = 16000, 512, 256
 KW = dict(n_fft=NF, hop_length=HOP)
 
 
-@pytest.fixture(scope="module")
-def model():
-    return BandDeepFilter(sr=SR, n_fft=NF, hop_length=HOP, hidden=64, rngs=nnx.Rngs(0))
+@pytest.fixture(scope="module", params=[False, True], ids=["plain", "floor_gate"])
+def model(request):
+    m = BandDeepFilter(sr=SR, n_fft=NF, hop_length=HOP, hidden=64, floor_gate=request.param, rngs=nnx.Rngs(0))
+    if request.param:  # a gate that acts (an untrained one passes nearly everything): slope 1/dB, threshold 4 dB
+        k = m.df_bins // 4
+        m.gate_head.bias[...] = jnp.concatenate([jnp.full((k,), 0.5413), jnp.full((k,), 0.8673)])
+    return m
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +57,39 @@ def test_shapes_parameters_and_bad_arguments(model, fwd, Y):
         BandDeepFilter(sr=SR, n_fft=NF, hop_length=HOP, hidden=63, groups=2, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="257"):
         model(Y[..., :100, :])
+
+
+def test_noise_floor_follows_its_recursion():
+    """``floor_gate``'s per-bin floor against a plain loop: the bin's dB power smoothed with
+    ``norm_alpha(FLOOR_TAU)`` from the first frame, then ``f[t] = min(x[t], f[t-1] + rise)``;
+    the gap ``x - f`` and the states, in one call and from a state part-way."""
+    from jaxspec import bands
+    from jaxspec.enhance import models
+
+    m = BandDeepFilter(sr=SR, n_fft=NF, hop_length=HOP, hidden=16, floor_gate=True, rngs=nnx.Rngs(0))
+    rng = np.random.default_rng(2)
+    T = 90
+    level = np.where(np.arange(T) % 40 < 20, 1.0, 30.0)  # speech-like bursts over a steady floor
+    Yb = (rng.standard_normal((2, m.df_bins, T)) + 1j * rng.standard_normal((2, m.df_bins, T))) * level
+    Yb = jnp.asarray(Yb, jnp.complex64)
+    p = 10 * np.log10(np.maximum(np.abs(np.asarray(Yb, np.complex128)) ** 2, 1e-10))
+    a = bands.norm_alpha(sr=SR, hop_length=HOP, tau=models.FLOOR_TAU)
+    rise = models.FLOOR_RISE_DB_PER_S * HOP / SR
+    x, f = np.empty_like(p), np.empty_like(p)
+    for t in range(T):
+        x[..., t] = p[..., 0] if t == 0 else a * x[..., t - 1] + (1 - a) * p[..., t]
+        f[..., t] = x[..., 0] if t == 0 else np.minimum(x[..., t], f[..., t - 1] + rise)
+    assert np.max(np.ptp(f[..., 30:], axis=-1)) < 15  # per bin the floor stays down through the 30 dB bursts
+    c0 = m.initial_carry((2,))
+    gap, floor, smooth = jax.jit(lambda Y, c: m._floor(Y, c, c["started"], None, None))(Yb, c0)
+    np.testing.assert_allclose(np.asarray(gap), x - f, atol=2e-3)
+    np.testing.assert_allclose(np.asarray(floor), f[..., -1], atol=2e-3)
+    np.testing.assert_allclose(np.asarray(smooth), x[..., -1], atol=2e-3)
+    c = dict(c0, started=jnp.ones((2,), bool), smooth=jnp.asarray(x[..., 49], jnp.float32),
+             floor=jnp.asarray(f[..., 49], jnp.float32))
+    gap2, floor2, _ = m._floor(Yb[..., 50:], c, c["started"], None, None)  # from the state after 50 frames
+    np.testing.assert_allclose(np.asarray(gap2), (x - f)[..., 50:], atol=2e-3)
+    np.testing.assert_allclose(np.asarray(floor2), f[..., -1], atol=2e-3)
 
 
 def test_causal_and_streamed_blocks_equal_one_call(model, fwd, Y):
@@ -147,7 +184,7 @@ SHARDED = textwrap.dedent(r"""
     import jaxspec as js
     from jaxspec.enhance.models import BandDeepFilter
     assert jax.device_count() == 4
-    m = BandDeepFilter(sr=16000, n_fft=512, hop_length=256, hidden=64, rngs=nnx.Rngs(0))
+    m = BandDeepFilter(sr=16000, n_fft=512, hop_length=256, hidden=64, floor_gate=FLOOR_GATE, rngs=nnx.Rngs(0))
     x = np.random.default_rng(0).standard_normal((8, 8000)).astype(np.float32)
     Y = js.stft(jnp.asarray(x), n_fft=512, hop_length=256)
     mesh = Mesh(np.array(jax.devices()), ("batch",))
@@ -165,12 +202,13 @@ SHARDED = textwrap.dedent(r"""
 """)
 
 
-def test_batch_sharded_mesh_without_collectives():
+@pytest.mark.parametrize("floor_gate", [False, True])
+def test_batch_sharded_mesh_without_collectives(floor_gate):
     # the suite's XLA flags (conftest) plus 4 host devices
     flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=4".strip()
     env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    r = subprocess.run([sys.executable, "-c", SHARDED], env=env, cwd=root, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-c", f"FLOOR_GATE = {floor_gate}\n" + SHARDED], env=env, cwd=root, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     rec = json.loads(r.stdout.strip().splitlines()[-1])
     assert rec["collectives"] == [], rec
@@ -199,6 +237,10 @@ def test_band_config_trains_and_enhances():
         TrainConfig(model="band", feature_norm="running", over_suppression=-0.5)
     with pytest.raises(ValueError, match="over_suppression"):
         TrainConfig(over_suppression=2.0)  # nor has it this penalty
+    with pytest.raises(ValueError, match="floor_gate"):
+        TrainConfig(floor_gate=True)
+    with pytest.raises(TypeError, match="floor_gate"):
+        TrainConfig(model="band", feature_norm="running", floor_gate=1)
     cfg = TrainConfig(steps=30, batch_size=4, segment_seconds=0.5, n_fft=256, hop_length=128, hidden=32, layers=1,
                       model="band", feature_norm="running", loss="sa", lr=1e-2, warmup_steps=1, augment=False,
                       speaker_augment=False, reverb_prob=0.0, level_range=None)

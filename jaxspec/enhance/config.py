@@ -111,6 +111,7 @@ class TrainConfig:
     loss: str = "sa"
     stoi_weight: float = 0.0
     over_suppression: float = 1.0
+    floor_gate: bool = False
     snr_low: float = -5.0
     snr_high: float = 15.0
     lr: float = 2e-3
@@ -219,7 +220,7 @@ class TrainConfig:
             object.__setattr__(self, "level_range", (float(lr_[0]), float(lr_[1])))
         real("snr_low", *SNR_RANGE)
         real("snr_high", *SNR_RANGE)
-        for name in ("augment", "speaker_augment", "skip_bad_files", "fresh_noise"):
+        for name in ("augment", "speaker_augment", "skip_bad_files", "fresh_noise", "floor_gate"):
             if not isinstance(getattr(self, name), bool):
                 bad(name, "true or false", TypeError)
         for name, allowed in (("target", TARGETS), ("loss", LOSSES), ("feature_norm", FEATURE_NORMS),
@@ -234,6 +235,8 @@ class TrainConfig:
             bad("loss", "'sa' or 'sisdr' for model='band' (it returns the enhanced STFT, not a mask)")
         if self.stoi_weight and not (self.model == "band" and self.loss == "sa"):
             bad("stoi_weight", "0 unless model='band' with loss='sa' (the only loss with a STOI term)")
+        if self.floor_gate and self.model != "band":
+            bad("floor_gate", "false unless model='band' (the band model's per-bin noise-floor gate)")
         if self.over_suppression != 1.0 and not (self.model == "band" and self.loss == "sa"):
             bad("over_suppression", "1 unless model='band' with loss='sa' (the only loss with that penalty)")
         ch = self.unet_channels

@@ -25,6 +25,10 @@ from flax import nnx
 # compressed cIRM: K * tanh(head) lies in (-K, K), the range of masks.cirm(..., K=K, C=C)
 CIRM_K = 10.0
 CIRM_C = 0.1
+# the band model's causal noise floor (floor_gate): time constant in seconds of the smoothing of
+# the bin powers in dB, and how fast the floor may rise
+FLOOR_TAU = 0.05
+FLOOR_RISE_DB_PER_S = 5.0
 
 
 def _check_head(*, name: str, head: str, layers: int = 1) -> None:
@@ -202,7 +206,7 @@ def make_model(cfg, *, rngs: nnx.Rngs) -> nnx.Module:
         return MaskUNet(cfg.n_fft // 2 + 1, channels=cfg.unet_channels, head=head, norm=norm, rngs=rngs)
     if cfg.model == "band":
         return BandDeepFilter(sr=cfg.sr, n_fft=cfg.n_fft, hop_length=cfg.hop_length, hidden=cfg.hidden,
-                              layers=cfg.layers, rngs=rngs)
+                              layers=cfg.layers, floor_gate=cfg.floor_gate, rngs=rngs)
     raise ValueError(f"make_model: unknown model {cfg.model!r}")
 
 
@@ -287,6 +291,15 @@ class BandDeepFilter(nnx.Module):
     (``jaxspec.bands.deep_filter``), the latter as a correction around the band gain (an
     untrained filter is the band gain).
 
+    With ``floor_gate``, each low bin also tracks its own causal noise floor (:meth:`_floor`: the
+    bin's dB power smoothed over ``FLOOR_TAU`` seconds, followed down at once and up by at most
+    ``FLOOR_RISE_DB_PER_S``), its gap above the floor is a fourth input channel of the low-bin
+    encoder, and the band gain of those bins is multiplied by a soft gate
+    ``sigmoid(slope * (gap - threshold))`` whose slope and threshold (one pair per 4 bins, per
+    frame) come from a third head; an untrained gate passes nearly everything. It gives the model
+    a per-bin noise estimate, as a spectral gate has, to notch steady tones (hum, whine, a fan's
+    harmonics) bin by bin.
+
     Args:
       sr, n_fft: the STFT's rate and size (``freq = n_fft // 2 + 1``).
       hop_length: the STFT hop (for the normalisation's time constant).
@@ -295,6 +308,7 @@ class BandDeepFilter(nnx.Module):
       df_order: deep-filter taps (frames), causal.
       hidden, groups, layers, channels: GRU width, groups per GRU layer, GRU layers, conv channels.
       tau: time constant of the running normalisation in seconds.
+      floor_gate: add the per-bin noise-floor gate on the low bins (see above).
       rngs: ``nnx.Rngs``.
 
     Call:
@@ -305,7 +319,7 @@ class BandDeepFilter(nnx.Module):
 
     def __init__(self, *, sr: int, n_fft: int, hop_length: int, n_bands: int = 32, df_bins: int = 64,
                  df_order: int = 3, hidden: int = 128, groups: int = 2, layers: int = 2, channels: int = 16,
-                 tau: float = 1.0, rngs: nnx.Rngs):
+                 tau: float = 1.0, floor_gate: bool = False, rngs: nnx.Rngs):
         from jaxspec import bands
 
         freq = n_fft // 2 + 1
@@ -319,10 +333,14 @@ class BandDeepFilter(nnx.Module):
         self.widths = tuple(int(w) for w in bands.erb_widths(sr=sr, n_fft=n_fft, n_bands=n_bands))
         self.n_freq, self.df_bins, self.df_order, self.hidden, self.groups = freq, df_bins, df_order, hidden, groups
         self.alpha = float(bands.norm_alpha(sr=sr, hop_length=hop_length, tau=tau))
+        self.floor_gate = bool(floor_gate)
+        # the noise floor's smoothing (dB), and its rise per frame in dB
+        self.floor_alpha = float(bands.norm_alpha(sr=sr, hop_length=hop_length, tau=FLOOR_TAU))
+        self.floor_rise = float(FLOOR_RISE_DB_PER_S * hop_length / sr)
         nb = len(self.widths)
         self.erb_conv1 = nnx.Conv(1, channels, (3,), rngs=rngs)
         self.erb_conv2 = nnx.Conv(channels, channels, (3,), strides=(2,), rngs=rngs)
-        self.df_conv1 = nnx.Conv(3, channels, (5,), strides=(2,), rngs=rngs)
+        self.df_conv1 = nnx.Conv(4 if self.floor_gate else 3, channels, (5,), strides=(2,), rngs=rngs)
         self.df_conv2 = nnx.Conv(channels, channels, (3,), strides=(2,), rngs=rngs)
         n_enc = channels * (-(-nb // 2) + df_bins // 4)
         self.inp = nnx.Linear(n_enc, hidden, rngs=rngs)
@@ -333,30 +351,65 @@ class BandDeepFilter(nnx.Module):
         self.gain_head = nnx.Linear(hidden, nb, rngs=rngs)
         self.df_head = nnx.Linear(hidden, 2 * df_order * df_bins,
                                   kernel_init=nnx.initializers.normal(1e-3), rngs=rngs)
+        if self.floor_gate:  # slope and threshold per 4 low bins of the gate (untrained: a gain near 1)
+            self.gate_head = nnx.Linear(hidden, 2 * (df_bins // 4), kernel_init=nnx.initializers.normal(1e-3),
+                                        rngs=rngs)
 
     def initial_carry(self, batch_shape: tuple = ()) -> dict:
         """The state before the first frame (arrays only): running means, GRU states, the past
-        ``df_order - 1`` low-band frames and whether any frame was seen."""
+        ``df_order - 1`` low-band frames and whether any frame was seen (with ``floor_gate``, also
+        the low bins' smoothed dB and noise floors)."""
         b = tuple(batch_shape)
         return {"erb": jnp.zeros(b + (len(self.widths),), jnp.float32),
                 "df": jnp.zeros(b + (self.df_bins,), jnp.float32),
                 "gru": jnp.zeros(b + (len(self.rnns), self.hidden), jnp.float32),
                 "past": jnp.zeros(b + (self.df_bins, self.df_order - 1), jnp.complex64),
-                "started": jnp.zeros(b, jnp.bool_)}
+                "started": jnp.zeros(b, jnp.bool_),
+                **({"smooth": jnp.zeros(b + (self.df_bins,), jnp.float32),
+                    "floor": jnp.zeros(b + (self.df_bins,), jnp.float32)} if self.floor_gate else {})}
 
     def __call__(self, Y: jax.Array) -> jax.Array:
         return self.step(Y, self.initial_carry(Y.shape[:-2]))[0]
 
-    def _norm(self, x_db: jax.Array, state: jax.Array, started: jax.Array, real: jax.Array | None):
+    def _norm(self, x_db: jax.Array, state: jax.Array, started: jax.Array, real: jax.Array | None,
+              alpha: float | None = None):
         from jaxspec import bands
 
+        a = self.alpha if alpha is None else alpha
         s0 = jnp.where(started[..., None], state, x_db[..., 0])  # the first frame starts the mean
         # frames that are not real leave the running mean as it is (a factor of 1)
-        alpha = self.alpha if real is None else jnp.where(real, jnp.float32(self.alpha), jnp.float32(1.0))
+        alpha = a if real is None else jnp.where(real, jnp.float32(a), jnp.float32(1.0))
         out, s = bands.erb_norm(x_db, alpha=alpha, state=s0)
         if real is not None:  # no real frame: the state before the block
             s = jnp.where(jnp.any(real), s, state)
         return out, s
+
+    def _floor(self, Y: jax.Array, carry: dict, started: jax.Array, real: jax.Array | None,
+               n_valid: jax.Array | None):
+        """Per bin of ``Y``: the gap in dB above the causal noise floor, the floor's state and the
+        smoothing's state.
+
+        The bin's power in dB is smoothed over frames (time constant ``FLOOR_TAU``); the floor
+        follows the smoothed value down at once and up by at most ``FLOOR_RISE_DB_PER_S``:
+        ``f[t] = min(x[t], f[t-1] + rise)``, i.e. ``rise * t + cummin(x - rise * t)`` from the
+        block's start (a running minimum with a slow release, in the manner of minimum statistics).
+        The gap is ``x - f >= 0`` ``(..., bins, frames)``."""
+        import jaxspec as js
+
+        p_db = js.power_to_db(js.power(Y), amin=1e-10, top_db=None)
+        out, smooth = self._norm(p_db, carry["smooth"], started, real, alpha=self.floor_alpha)
+        x = p_db - 40.0 * out  # the smoothed dB (erb_norm returns (x - mean) / 40)
+        T, r = x.shape[-1], self.floor_rise
+        ramp = r * jnp.arange(T, dtype=x.dtype)
+        prev = jnp.where(started[..., None], carry["floor"], x[..., 0])
+        f = ramp + jnp.minimum(prev[..., None] + r, jax.lax.cummin(x - ramp, axis=x.ndim - 1))
+        if n_valid is None:
+            floor = f[..., -1]
+        else:  # the floor after the last real frame; no real frame: the state before the block
+            nv = jnp.asarray(n_valid, jnp.int32)
+            last = jax.lax.dynamic_index_in_dim(f, jnp.maximum(nv - 1, 0), axis=-1, keepdims=False)
+            floor = jnp.where(nv > 0, last, carry["floor"])
+        return jnp.maximum(x - f, 0.0), floor, smooth
 
     def step(self, Y: jax.Array, carry: dict, n_valid: jax.Array | None = None) -> tuple[jax.Array, dict]:
         """Enhance a block of frames ``Y`` ``(..., freq, frames)`` from ``carry``: ``(out, carry)``.
@@ -379,11 +432,15 @@ class BandDeepFilter(nnx.Module):
         mag_db = js.power_to_db(js.power(low), amin=1e-10, top_db=None)
         mag, df_s = self._norm(mag_db, carry["df"], started, real)
         unit = _numerics.safe_unit(low)
+        df_in = [mag, unit.real, unit.imag]
+        if self.floor_gate:  # the low bins' level above their own noise floors, a fourth channel
+            gap, floor_s, smooth_s = self._floor(low, carry, started, real, n_valid)
+            df_in.append(gap / 20.0)
         # (n, frames, rows, channels) for the convolutions along frequency
         n = -1
         e = jnp.swapaxes(erb, -1, -2).reshape((n, T, len(self.widths), 1))
-        d = jnp.stack([mag, unit.real, unit.imag], axis=-1)  # (..., bins, frames, 3)
-        d = jnp.swapaxes(d, -2, -3).reshape((n, T, self.df_bins, 3))
+        d = jnp.stack(df_in, axis=-1)  # (..., bins, frames, channels)
+        d = jnp.swapaxes(d, -2, -3).reshape((n, T, self.df_bins, len(df_in)))
         e = jax.nn.relu(self.erb_conv2(jax.nn.relu(self.erb_conv1(e))))
         d = jax.nn.relu(self.df_conv2(jax.nn.relu(self.df_conv1(d))))
         x = jnp.concatenate([e.reshape(e.shape[:2] + (-1,)), d.reshape(d.shape[:2] + (-1,))], axis=-1)
@@ -409,6 +466,11 @@ class BandDeepFilter(nnx.Module):
         gains = jnp.swapaxes(gains, -1, -2).reshape(batch + (len(self.widths), T))
         coefs = jnp.moveaxis(coefs, 1, -1).reshape(batch + (2, self.df_order, self.df_bins, T))
         mask = bands.expand_band_gains(gains, widths=self.widths, shape="triangular")
+        if self.floor_gate:  # per low bin, a soft gate on the gap above the noise floor (dB)
+            z = self.gate_head(x)  # (n, frames, 2 * df_bins / 4): a slope and a threshold per 4 bins
+            z = jnp.repeat(jnp.swapaxes(z, -1, -2).reshape(batch + (2, self.df_bins // 4, T)), 4, axis=-2)
+            g = jax.nn.sigmoid(jax.nn.softplus(z[..., 0, :, :]) * (gap - (20.0 * jnp.tanh(z[..., 1, :, :]) - 10.0)))
+            mask = jnp.concatenate([mask[..., : self.df_bins, :] * g, mask[..., self.df_bins:, :]], axis=-2)
         coefs = jax.lax.complex(coefs[..., 0, :, :, :], coefs[..., 1, :, :, :])
         coefs = coefs.at[..., -1, :, :].add(mask[..., : self.df_bins, :].astype(coefs.dtype))  # around the gain
         # deep filter over the past frames kept in the carry followed by this block
@@ -430,4 +492,6 @@ class BandDeepFilter(nnx.Module):
             now = started | (jnp.asarray(n_valid) > 0)
             gru = jnp.where(jnp.asarray(n_valid) > 0, gru, carry["gru"])
         carry = {"erb": erb_s, "df": df_s, "gru": gru, "past": past, "started": now}
+        if self.floor_gate:
+            carry.update(smooth=smooth_s, floor=floor_s)
         return out, carry
