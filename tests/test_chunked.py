@@ -24,7 +24,8 @@ from jaxspec.enhance.models import make_model, n_features
 
 GRU = TrainConfig(model="gru", feature_norm="fixed", context=1, hidden=24, layers=2, n_fft=256, hop_length=128)
 DNN = TrainConfig(model="dnn", feature_norm="fixed", context=0, hidden=32, layers=1, n_fft=256, hop_length=128)
-BAND = TrainConfig(model="band", feature_norm="running", hidden=32, layers=1, n_fft=256, hop_length=128)
+BAND = TrainConfig(model="band", feature_norm="running", hidden=32, layers=1, n_fft=256, hop_length=128,
+                   floor_gate=True)
 UNET = TrainConfig(model="unet", feature_norm="utterance", unet_channels=(4, 8), n_fft=256, hop_length=128, target="irm")
 
 
