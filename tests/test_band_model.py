@@ -81,13 +81,14 @@ def test_noise_floor_follows_its_recursion():
         f[..., t] = x[..., 0] if t == 0 else np.minimum(x[..., t], f[..., t - 1] + rise)
     assert np.max(np.ptp(f[..., 30:], axis=-1)) < 15  # per bin the floor stays down through the 30 dB bursts
     c0 = m.initial_carry((2,))
-    gap, floor, smooth = jax.jit(lambda Y, c: m._floor(Y, c, c["started"], None, None))(Yb, c0)
+    db = js.power_to_db(js.power(Yb), amin=1e-10, top_db=None)
+    gap, floor, smooth = jax.jit(lambda d, c: m._floor(d, c, c["started"], None, None))(db, c0)
     np.testing.assert_allclose(np.asarray(gap), x - f, atol=2e-3)
     np.testing.assert_allclose(np.asarray(floor), f[..., -1], atol=2e-3)
     np.testing.assert_allclose(np.asarray(smooth), x[..., -1], atol=2e-3)
     c = dict(c0, started=jnp.ones((2,), bool), smooth=jnp.asarray(x[..., 49], jnp.float32),
              floor=jnp.asarray(f[..., 49], jnp.float32))
-    gap2, floor2, _ = m._floor(Yb[..., 50:], c, c["started"], None, None)  # from the state after 50 frames
+    gap2, floor2, _ = m._floor(db[..., 50:], c, c["started"], None, None)  # from the state after 50 frames
     np.testing.assert_allclose(np.asarray(gap2), (x - f)[..., 50:], atol=2e-3)
     np.testing.assert_allclose(np.asarray(floor2), f[..., -1], atol=2e-3)
 

@@ -384,19 +384,16 @@ class BandDeepFilter(nnx.Module):
             s = jnp.where(jnp.any(real), s, state)
         return out, s
 
-    def _floor(self, Y: jax.Array, carry: dict, started: jax.Array, real: jax.Array | None,
+    def _floor(self, p_db: jax.Array, carry: dict, started: jax.Array, real: jax.Array | None,
                n_valid: jax.Array | None):
-        """Per bin of ``Y``: the gap in dB above the causal noise floor, the floor's state and the
-        smoothing's state.
+        """Per bin of ``p_db`` (power in dB, ``(..., bins, frames)``): the gap in dB above the causal
+        noise floor, the floor's state and the smoothing's state.
 
         The bin's power in dB is smoothed over frames (time constant ``FLOOR_TAU``); the floor
         follows the smoothed value down at once and up by at most ``FLOOR_RISE_DB_PER_S``:
         ``f[t] = min(x[t], f[t-1] + rise)``, i.e. ``rise * t + cummin(x - rise * t)`` from the
         block's start (a running minimum with a slow release, in the manner of minimum statistics).
         The gap is ``x - f >= 0`` ``(..., bins, frames)``."""
-        import jaxspec as js
-
-        p_db = js.power_to_db(js.power(Y), amin=1e-10, top_db=None)
         out, smooth = self._norm(p_db, carry["smooth"], started, real, alpha=self.floor_alpha)
         x = p_db - 40.0 * out  # the smoothed dB (erb_norm returns (x - mean) / 40)
         T, r = x.shape[-1], self.floor_rise
@@ -434,7 +431,7 @@ class BandDeepFilter(nnx.Module):
         unit = _numerics.safe_unit(low)
         df_in = [mag, unit.real, unit.imag]
         if self.floor_gate:  # the low bins' level above their own noise floors, a fourth channel
-            gap, floor_s, smooth_s = self._floor(low, carry, started, real, n_valid)
+            gap, floor_s, smooth_s = self._floor(mag_db, carry, started, real, n_valid)
             df_in.append(gap / 20.0)
         # (n, frames, rows, channels) for the convolutions along frequency
         n = -1
